@@ -81,3 +81,8 @@ func (x *Index) Query(h Hash, maxDistance int, dst []Match) []Match {
 	slices.SortStableFunc(dst[start:], func(a, b Match) int { return a.Distance - b.Distance })
 	return dst
 }
+
+// Has reports whether the index holds entries of algorithm a.
+func (x *Index) Has(a Algorithm) bool {
+	return x != nil && len(x.byAlgo[a]) > 0
+}

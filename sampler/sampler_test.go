@@ -1,0 +1,193 @@
+package sampler
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vigilstream/vigil/internal/testenv"
+)
+
+// h264File encodes seconds of testsrc2 at 30 fps with a keyframe every gop
+// frames and B-frames, as raw Annex-B with access unit delimiters.
+func h264File(t *testing.T, seconds, gop int, size string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "in.h264")
+	testenv.RunFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30:duration="+itoa(seconds),
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", itoa(gop), "-keyint_min", itoa(gop),
+		"-sc_threshold", "0", "-x264-params", "aud=1", "-pix_fmt", "yuv420p", "-f", "h264", out)
+	return out
+}
+
+func itoa(i int) string { return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
+
+// accessUnits splits an Annex-B file at its delimiters and stamps each unit
+// as if it arrived in real time at 30 fps from t0.
+func accessUnits(t *testing.T, path string, t0 time.Time) []AccessUnit {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aus []AccessUnit
+	var cur [][]byte
+	flush := func() {
+		if len(cur) == 0 {
+			return
+		}
+		pts := time.Duration(len(aus)) * time.Second / 30
+		aus = append(aus, AccessUnit{PTS: pts, Arrival: t0.Add(pts), Key: H264IsKey(cur), NALUs: cur})
+		cur = nil
+	}
+	for _, n := range SplitAnnexB(b) {
+		if n[0]&0x1f == 9 {
+			flush()
+			continue
+		}
+		cur = append(cur, n)
+	}
+	flush()
+	return aus
+}
+
+func TestSamplerKeyframesAtInterval(t *testing.T) {
+	file := h264File(t, 10, 60, "320x240")
+	aus := accessUnits(t, file, time.Unix(0, 0))
+	if len(aus) != 300 {
+		t.Fatalf("%d access units, want 300", len(aus))
+	}
+	tests := []struct {
+		interval time.Duration
+		want     []time.Duration
+	}{
+		{time.Second, []time.Duration{0, 2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second}},
+		{3 * time.Second, []time.Duration{0, 4 * time.Second, 8 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.interval.String(), func(t *testing.T) {
+			var stats Stats
+			s, err := New(Params{Codec: H264}, Config{Interval: tt.interval, Buffers: 1}, &stats)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			out := make(chan Frame, 1)
+			var got []time.Duration
+			for i := range aus {
+				if err := s.Push(&aus[i], out); err != nil {
+					t.Fatalf("unit %d: %v", i, err)
+				}
+				select {
+				case f := <-out:
+					if f.Plane.Width != 320 || f.Plane.Height != 240 {
+						t.Errorf("plane %dx%d, want 320x240", f.Plane.Width, f.Plane.Height)
+					}
+					got = append(got, f.PTS)
+					f.Release()
+				default:
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("sampled at %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("sampled at %v, want %v", got, tt.want)
+				}
+			}
+			if n := stats.Decoded.Load(); n != uint64(len(tt.want)) {
+				t.Errorf("decoded %d pictures, want only the %d sampled keyframes", n, len(tt.want))
+			}
+			if n := stats.Keyframes.Load(); n != 5 {
+				t.Errorf("%d keyframes, want 5", n)
+			}
+		})
+	}
+}
+
+// The luma the sampler hands over is exactly FFmpeg's own decode of that
+// picture: no colour round trip, no scaling.
+func TestSamplerLumaIsFFmpegs(t *testing.T) {
+	file := h264File(t, 1, 30, "176x144")
+	// The raw yuv420p picture starts with its luma plane.
+	want := testenv.FFmpegOutput(t, "-i", file, "-frames:v", "1", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-")[:176*144]
+	aus := accessUnits(t, file, time.Unix(0, 0))
+	s, err := New(Params{Codec: H264}, DefaultConfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make(chan Frame, 1)
+	if err := s.Push(&aus[0], out); err != nil {
+		t.Fatal(err)
+	}
+	f := <-out
+	defer f.Release()
+	if !bytes.Equal(f.Plane.Pix, want) {
+		t.Fatalf("luma differs from ffmpeg's decode (%d vs %d bytes)", len(f.Plane.Pix), len(want))
+	}
+}
+
+func TestSamplerDropsWhenDetectorBehind(t *testing.T) {
+	aus := accessUnits(t, h264File(t, 10, 60, "160x120"), time.Unix(0, 0))
+	var stats Stats
+	s, err := New(Params{Codec: H264}, Config{Interval: time.Second, Buffers: 1}, &stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make(chan Frame, 4)
+	for i := range aus {
+		if err := s.Push(&aus[i], out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nobody released the first frame: its buffer was the only one.
+	if got, want := len(out), 1; got != want {
+		t.Fatalf("%d frames queued, want %d", got, want)
+	}
+	if got := stats.Dropped.Load(); got != 4 {
+		t.Fatalf("dropped %d samples, want 4", got)
+	}
+	if got := stats.Decoded.Load(); got != 1 {
+		t.Fatalf("decoded %d pictures, want 1: a sample nobody can take must not be decoded", got)
+	}
+	f := <-out
+	f.Release()
+}
+
+func TestSamplerResyncsAfterCorruptKeyframe(t *testing.T) {
+	aus := accessUnits(t, h264File(t, 4, 60, "160x120"), time.Unix(0, 0))
+	var stats Stats
+	s, err := New(Params{Codec: H264}, DefaultConfig, &stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Replace the first IDR's slice data with garbage.
+	for i, n := range aus[0].NALUs {
+		if n[0]&0x1f == 5 {
+			bad := append([]byte{n[0]}, bytes.Repeat([]byte{0xff}, 64)...)
+			aus[0].NALUs[i] = bad
+		}
+	}
+	out := make(chan Frame, 4)
+	var errs int
+	for i := range aus {
+		if err := s.Push(&aus[i], out); err != nil {
+			errs++
+		}
+	}
+	if stats.Sampled.Load() < 1 {
+		t.Fatalf("no sample after the corrupt keyframe (decode errors %d, returned %d)", stats.DecodeErrors.Load(), errs)
+	}
+	for len(out) > 0 {
+		f := <-out
+		if f.PTS == 0 && stats.DecodeErrors.Load() == 0 {
+			t.Errorf("corrupt keyframe produced a sample without an error")
+		}
+		f.Release()
+	}
+}
