@@ -34,7 +34,7 @@ func RouteFFmpegLogs(logger *slog.Logger) {
 		if l <= astiav.LogLevelError {
 			level = slog.LevelError
 		}
-		attrs := []slog.Attr{slog.String("msg", strings.TrimSpace(msg))}
+		attrs := []slog.Attr{slog.String("text", strings.TrimSpace(msg))}
 		if n > 0 {
 			attrs = append(attrs, slog.Int("suppressed", n))
 		}

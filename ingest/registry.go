@@ -1,0 +1,97 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Registry holds the node's live streams by id and is their kill switch.
+// Its methods are safe for concurrent use; it never calls out while holding
+// its lock.
+type Registry struct {
+	consumer Consumer
+
+	mu      sync.Mutex
+	streams map[string]*Stream
+}
+
+// NewRegistry returns an empty registry whose streams run consumer.
+func NewRegistry(consumer Consumer) *Registry {
+	return &Registry{consumer: consumer, streams: make(map[string]*Stream)}
+}
+
+// Open registers a new stream named name. A second publisher on a live
+// name is refused with ErrStreamExists. The stream's context derives from
+// ctx, so cancelling ctx ends every stream.
+func (r *Registry) Open(ctx context.Context, name, protocol, remote string) (*Stream, error) {
+	id, err := StreamID(name)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancelCause(ctx)
+	s := &Stream{
+		Info: Info{
+			ID: id, Name: name, Session: newSession(),
+			Protocol: protocol, Remote: remote, Started: time.Now(),
+		},
+		reg: r, ctx: sctx, cancel: cancel, consumer: r.consumer,
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.streams[id]; ok {
+		cancel(ErrStreamExists)
+		return nil, fmt.Errorf("%w: %s", ErrStreamExists, id)
+	}
+	r.streams[id] = s
+	return s, nil
+}
+
+func (r *Registry) remove(s *Stream) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.streams[s.ID] == s {
+		delete(r.streams, s.ID)
+	}
+}
+
+// Get returns the live stream with id, or nil.
+func (r *Registry) Get(id string) *Stream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.streams[id]
+}
+
+// List returns the live streams ordered by id.
+func (r *Registry) List() []*Stream {
+	r.mu.Lock()
+	out := make([]*Stream, 0, len(r.streams))
+	for _, s := range r.streams {
+		out = append(out, s)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Stream) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Close ends the live stream with id with reason as its cause. When session
+// is not empty only that session is ended. It reports whether a stream was
+// found.
+func (r *Registry) Close(id, session string, reason error) bool {
+	s := r.Get(id)
+	if s == nil || (session != "" && s.Session != session) {
+		return false
+	}
+	s.Close(reason)
+	return true
+}
+
+// Len is the number of live streams.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.streams)
+}

@@ -1,0 +1,114 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilstream/vigil/sampler"
+)
+
+// Info describes a live stream.
+type Info struct {
+	// ID is the node's name for the stream, safe as a NATS subject token.
+	ID string
+	// Name is the stream name as the publisher gave it.
+	Name string
+	// Session is unique per connection: a block aimed at one session does
+	// not end a later publisher who reuses the name.
+	Session  string
+	Protocol string
+	Remote   string
+	Started  time.Time
+}
+
+// Consumer runs the stages after a stream's network reader (decoder and
+// detector) until units is closed or ctx ends. The node provides it.
+type Consumer func(ctx context.Context, s *Stream, p sampler.Params, units <-chan sampler.AccessUnit)
+
+// Stream is a live stream's handle, shared by its protocol handler (the
+// owner), the node's stages and the registry's kill switch.
+type Stream struct {
+	Info
+	// Stats counts the stream's units and samples.
+	Stats sampler.Stats
+
+	reg      *Registry
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	consumer Consumer
+
+	units    chan sampler.AccessUnit
+	wait     sync.WaitGroup
+	needKey  bool
+	queueOff atomic.Uint64 // units dropped because the decoder was behind
+	ended    sync.Once
+	endedAt  atomic.Int64
+}
+
+// Context is done when the stream must end: a block, a shutdown or its own
+// end. context.Cause tells which.
+func (s *Stream) Context() context.Context { return s.ctx }
+
+// Close asks the stream to end with reason as its cause. The protocol
+// handler notices through Context and tears the connection down.
+func (s *Stream) Close(reason error) { s.cancel(reason) }
+
+// QueueDropped counts units dropped between the network reader and the
+// decoder.
+func (s *Stream) QueueDropped() uint64 { return s.queueOff.Load() }
+
+// StartVideo starts the stream's consumer for a video track with parameters
+// p. Call it once, from the owner, before Push.
+func (s *Stream) StartVideo(p sampler.Params, queue int) {
+	s.units = make(chan sampler.AccessUnit, queue)
+	s.wait.Add(1)
+	go func() {
+		defer s.wait.Done()
+		s.consumer(s.ctx, s, p, s.units)
+	}()
+}
+
+// Push hands an access unit to the decoder without ever blocking the
+// network reader. When the decoder is behind the unit is dropped and
+// counted, and so is everything up to the next keyframe, which no decoder
+// could use without the dropped unit.
+func (s *Stream) Push(au sampler.AccessUnit) {
+	if s.units == nil {
+		return
+	}
+	if s.needKey && !au.Key {
+		s.queueOff.Add(1)
+		return
+	}
+	select {
+	case s.units <- au:
+		s.needKey = false
+	default:
+		s.queueOff.Add(1)
+		s.needKey = true
+	}
+}
+
+// End is called by the owner when the connection is over, whatever the
+// reason: it stops the stages, waits for them and frees the stream name.
+func (s *Stream) End(reason error) {
+	s.ended.Do(func() {
+		s.cancel(reason)
+		if s.units != nil {
+			close(s.units)
+		}
+		s.wait.Wait()
+		s.endedAt.Store(time.Now().UnixNano())
+		s.reg.remove(s)
+	})
+}
+
+func newSession() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
