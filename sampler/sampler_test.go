@@ -21,7 +21,9 @@ func h264File(t *testing.T, seconds, gop int, size string) string {
 	return out
 }
 
-func itoa(i int) string { return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
+func itoa(i int) string {
+	return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
 
 // accessUnits splits an Annex-B file at its delimiters and stamps each unit
 // as if it arrived in real time at 30 fps from t0.

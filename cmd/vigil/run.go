@@ -5,20 +5,56 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 )
 
+// errUsage marks a command line that could not be understood; the exit code
+// is then 2.
 var errUsage = errors.New("usage")
 
+// errFailed marks a command that reported its own errors and only needs a
+// non-zero exit.
+var errFailed = errors.New("failed")
+
+const usage = `vigil: a media ingest node that samples live streams, hashes frames
+perceptually and blocks streams that show known material.
+
+Usage:
+  vigil serve [flags]                         run a node (vigil serve --help)
+  vigil hash image FILE...                    one line per file: hash,quality,path
+  vigil index build -o OUT SOURCE...          compile hash lists into an index file
+  vigil signals tail [--nats-url URL]         print block signals as they arrive
+
+Example:
+  vigil serve --index demo/hashes.txt
+`
+
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
 func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	_ = ctx
-	_ = env
-	_ = stdin
-	_ = stdout
-	_ = stderr
+	io := stdio{stdin, stdout, stderr}
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vigil COMMAND", errUsage)
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command", errUsage)
 	}
-	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], env, io)
+	case "hash":
+		return runHash(ctx, args[1:], io)
+	case "signals":
+		return runSignals(ctx, args[1:], env, io)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
 }
 
 func exitCode(err error) int {
@@ -26,4 +62,14 @@ func exitCode(err error) int {
 		return 2
 	}
 	return 1
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -199,7 +199,7 @@ func (s *Server) publish(conn *budgetConn, sc *gortmplib.ServerConn, st *ingest.
 	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	r := &gortmplib.Reader{Conn: sc}
 	if err := r.Initialize(); err != nil {
-		return fmt.Errorf("reading tracks: %w", err)
+		return explainTrackError(err)
 	}
 	conn.lift()
 
@@ -276,4 +276,30 @@ func codecName(c codecs.Codec) string {
 	default:
 		return fmt.Sprintf("%T", c)
 	}
+}
+
+// Close closes the listener; use it when Serve was never called.
+func (s *Server) Close() error { return s.ln.Close() }
+
+// flvVideoCodecs names the FLV video codec ids a legacy publisher may send.
+var flvVideoCodecs = map[int]string{
+	2: "Sorenson H.263", 3: "Screen Video", 4: "VP6", 5: "VP6 with alpha",
+	6: "Screen Video 2", 7: "H.264", 12: "HEVC",
+}
+
+// explainTrackError turns gortmplib's track-probing errors into one an
+// operator can act on. gortmplib reports an unknown FLV codec only as text.
+func explainTrackError(err error) error {
+	var id int
+	msg := err.Error()
+	if i := strings.Index(msg, "unsupported video codec: "); i >= 0 {
+		if _, serr := fmt.Sscanf(msg[i:], "unsupported video codec: %d", &id); serr == nil {
+			name := flvVideoCodecs[id]
+			if name == "" {
+				name = "unknown"
+			}
+			return fmt.Errorf("%w: video codec %s (FLV codec id %d); this node takes H.264", ingest.ErrUnsupportedMedia, name, id)
+		}
+	}
+	return fmt.Errorf("reading tracks: %w", err)
 }

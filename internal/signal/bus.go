@@ -21,6 +21,9 @@ type BusConfig struct {
 	Name string
 	// PublishTimeout bounds the wait for a JetStream acknowledgement.
 	PublishTimeout time.Duration
+	// NoSetup skips creating the JetStream streams: for clients that only
+	// read, and may lack the permission to create them.
+	NoSetup bool
 }
 
 // Bus is the node's NATS connection with JetStream.
@@ -63,6 +66,9 @@ func Connect(ctx context.Context, cfg BusConfig, log *slog.Logger) (*Bus, error)
 		return nil, fmt.Errorf("signal: jetstream: %w", err)
 	}
 	b := &Bus{cfg: cfg, nc: nc, js: js, log: log}
+	if cfg.NoSetup {
+		return b, nil
+	}
 	if err := b.ensureStreams(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -115,14 +121,18 @@ func (b *Bus) PublishBlock(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// SubscribeBlocks calls fn for every block signal published from now on,
-// in order, until ctx ends. Signals that fail validation are logged,
+// SubscribeBlocks calls fn for every block signal published from now on
+// (with all set, every one the stream still holds), in order, until ctx ends. Signals that fail validation are logged,
 // counted in Invalid and skipped. fn runs on the subscription's goroutine
 // and must not block for long.
-func (b *Bus) SubscribeBlocks(ctx context.Context, fn func(Event)) error {
+func (b *Bus) SubscribeBlocks(ctx context.Context, all bool, fn func(Event)) error {
+	policy := jetstream.DeliverNewPolicy
+	if all {
+		policy = jetstream.DeliverAllPolicy
+	}
 	cons, err := b.js.OrderedConsumer(ctx, StreamBlocks, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{SubjectBlockPrefix + ">"},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		DeliverPolicy:  policy,
 	})
 	if err != nil {
 		return fmt.Errorf("signal: subscribe %s: %w", StreamBlocks, err)

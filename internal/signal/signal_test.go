@@ -47,7 +47,7 @@ func TestPublishSubscribeBlock(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan Event, 4)
-	if err := b.SubscribeBlocks(ctx, func(ev Event) { got <- ev }); err != nil {
+	if err := b.SubscribeBlocks(ctx, false, func(ev Event) { got <- ev }); err != nil {
 		t.Fatal(err)
 	}
 	ev := NewBlockEvent("vigil://node/n1", sampleBlock())
@@ -89,7 +89,7 @@ func TestSubscribeSkipsInvalid(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan Event, 4)
-	if err := b.SubscribeBlocks(ctx, func(ev Event) { got <- ev }); err != nil {
+	if err := b.SubscribeBlocks(ctx, false, func(ev Event) { got <- ev }); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"{not json", `{"specversion":"1.0"}`} {

@@ -1,0 +1,29 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", n.healthz)
+	return mux
+}
+
+// healthz answers 200 while the node can enforce: NATS connected.
+func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
+	status := struct {
+		Status  string `json:"status"`
+		NATS    string `json:"nats"`
+		Streams int    `json:"streams"`
+		Index   int    `json:"index_entries"`
+	}{Status: "ok", NATS: n.bus.Conn().Status().String(), Streams: n.reg.Len(), Index: n.Index().Len()}
+	code := http.StatusOK
+	if !n.bus.Conn().IsConnected() {
+		status.Status, code = "degraded", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(status)
+}

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigilstream/vigil/detector"
+	"github.com/vigilstream/vigil/ingest"
+	"github.com/vigilstream/vigil/internal/signal"
+	"github.com/vigilstream/vigil/sampler"
+)
+
+// consume runs a hosted stream's decoder and detector stages; it is the
+// ingest.Consumer of the node's registry. The decoder stage runs here, the
+// detector stage in its own goroutine, with a bounded channel between them.
+func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params, units <-chan sampler.AccessUnit) {
+	log := n.log.With("stream", st.ID, "proto", st.Protocol)
+	scfg := sampler.DefaultConfig
+	scfg.Interval, scfg.MaxPixels = n.cfg.SampleInterval, n.cfg.MaxPixels
+	s, err := sampler.New(p, scfg, &st.Stats)
+	if err != nil {
+		log.Warn("cannot watch stream; ending it", "err", err)
+		st.Close(fmt.Errorf("%w: %v", ingest.ErrUnsupportedMedia, err))
+		return
+	}
+	defer s.Close()
+
+	frames := make(chan sampler.Frame, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { n.detect(st, frames, log) })
+	limited := newLimitedLog(log, time.Second)
+	s.Run(ctx, units, frames, func(err error) { limited.Warn("decode error", "err", err) })
+	close(frames)
+	wg.Wait()
+}
+
+// detect hashes and matches a stream's samples until frames is closed. After
+// a verdict it only releases frames: the stream is on its way out.
+func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, log *slog.Logger) {
+	m := detector.NewMatcher(n.Index, n.hashers, n.matchCfg)
+	limited := newLimitedLog(log, time.Second)
+	decided := false
+	for f := range frames {
+		if decided {
+			f.Release()
+			continue
+		}
+		_, v, err := m.Observe(f.PTS, f.Arrival, f.Plane)
+		f.Release()
+		if err != nil {
+			limited.Warn("hash error", "err", err)
+		}
+		if v != nil {
+			decided = true
+			n.verdict(st, *v, log)
+		}
+	}
+}
+
+// verdict turns a detector verdict into a block signal. The stream ends when
+// the signal comes back through the node's subscription; if NATS does not
+// acknowledge it, or the subscription does not deliver it in time, the node
+// enforces the same signal locally.
+func (n *Node) verdict(st *ingest.Stream, v detector.Verdict, log *slog.Logger) {
+	ev := signal.NewBlockEvent("vigil://node/"+n.cfg.NodeID, n.blockFor(st, v))
+	log.Warn("verdict: blocking stream", "event", ev.ID, "matches", len(ev.Data.Matches),
+		"list", ev.Data.Matches[0].List, "entry", ev.Data.Matches[0].ID, "distance", ev.Data.Matches[0].Distance)
+	n.tasks.Add(1)
+	go func() {
+		defer n.tasks.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.PublishTimeout)
+		err := n.bus.PublishBlock(ctx, ev)
+		cancel()
+		if err != nil {
+			log.Error("block signal not published; enforcing locally", "event", ev.ID, "err", err)
+			n.enforce(ev)
+			return
+		}
+		// The subscription normally ends the stream within milliseconds;
+		// a stuck subscription must not leave it running.
+		select {
+		case <-st.Context().Done():
+		case <-time.After(time.Second):
+			log.Warn("block signal not seen on the subscription; enforcing locally", "event", ev.ID)
+			n.enforce(ev)
+		case <-n.runCtx.Done():
+		}
+	}()
+}
+
+func (n *Node) blockFor(st *ingest.Stream, v detector.Verdict) signal.Block {
+	started := st.Started.UTC()
+	now := time.Now().UTC()
+	b := signal.Block{
+		Stream: signal.StreamRef{
+			ID: st.ID, Name: st.Name, Session: st.Session, Protocol: st.Protocol,
+			RemoteAddr: st.Remote, Node: n.cfg.NodeID, StartedAt: &started,
+		},
+		Reason:    signal.ReasonMatch,
+		DecidedAt: &now,
+		Policy: &signal.Policy{
+			Name: v.Policy.Name(), MinMatches: v.Policy.MinMatches,
+			WindowSeconds: v.Policy.Window.Seconds(), MinQuality: n.matchCfg.MinQuality,
+			MaxDistance: map[string]int{},
+		},
+	}
+	for _, a := range []detector.Algorithm{detector.PDQ, detector.PHash} {
+		if d, ok := n.matchCfg.MaxDistance[a]; ok {
+			b.Policy.MaxDistance[a.String()] = d
+		} else {
+			b.Policy.MaxDistance[a.String()] = a.DefaultMaxDistance()
+		}
+	}
+	for _, sm := range v.Matches {
+		for _, me := range sm.Matches {
+			m := signal.Match{
+				List: me.Entry.List, ID: me.Entry.ID, Label: me.Entry.Label,
+				Algorithm: sm.Hash.Algorithm.String(), Distance: me.Distance,
+				StreamTime: sm.PTS.Seconds(), Hash: sm.Hash.String(), Quality: sm.Quality,
+			}
+			if me.Entry.Time != 0 {
+				t := me.Entry.Time
+				m.EntryTime = &t
+			}
+			b.Matches = append(b.Matches, m)
+		}
+	}
+	return b
+}
+
+// enforce ends the hosted stream a block signal names. Signals for streams
+// this node does not host, or for another session of the name, are no-ops.
+func (n *Node) enforce(ev signal.Event) {
+	ref := ev.Data.Stream
+	reason := fmt.Errorf("%w by %s signal %s from %s", ingest.ErrBlocked, ev.Data.Reason, ev.ID, ev.Source)
+	if n.reg.Close(ref.ID, ref.Session, reason) {
+		n.log.Info("stream blocked", "stream", ref.ID, "event", ev.ID, "reason", ev.Data.Reason, "source", ev.Source)
+	}
+}
