@@ -1,10 +1,14 @@
 package config
 
 import (
+	"flag"
+	"os"
 	"strings"
 	"testing"
 	"time"
 )
+
+var update = flag.Bool("update", false, "rewrite the README's configuration reference")
 
 func TestLoadPrecedence(t *testing.T) {
 	env := []string{"VIGIL_RTMP_ADDR=127.0.0.1:1000", "VIGIL_HTTP_ADDR=127.0.0.1:2000", "VIGIL_SAMPLE_INTERVAL=3s", "PATH=/bin"}
@@ -41,4 +45,32 @@ func TestLoadNamesEveryProblem(t *testing.T) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
 	}
+}
+
+// The README's configuration reference is generated from the struct; this
+// fails when one changes without the other. Regenerate with
+// `go test ./internal/config -run TestReadmeReference -update`.
+func TestReadmeReference(t *testing.T) {
+	const begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q ... %q markers", begin, end)
+	}
+	got := readme[i+len(begin) : j]
+	want := Reference()
+	if got == want {
+		return
+	}
+	if *update {
+		if err := os.WriteFile("../../README.md", []byte(readme[:i+len(begin)]+want+readme[j:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("README configuration reference is stale; run go test ./internal/config -run TestReadmeReference -update\nwant:\n%s", want)
 }

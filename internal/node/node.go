@@ -200,6 +200,7 @@ func (n *Node) Run(ctx context.Context) error {
 			first = err
 		}
 	}
+	n.log.Info("node stopped")
 	return first
 }
 
