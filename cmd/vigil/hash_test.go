@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"errors"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigilstream/vigil/detector"
+	"github.com/vigilstream/vigil/internal/testenv"
+)
+
+func TestHashImage(t *testing.T) {
+	dir := t.TempDir()
+	good := testenv.WritePNG(t, "good.png", testenv.KnownImage(7, 320, 200))
+	truncated := filepath.Join(dir, "truncated.png")
+	raw, _ := os.ReadFile(good)
+	if err := os.WriteFile(truncated, raw[:len(raw)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := filepath.Join(dir, "notes.txt")
+	_ = os.WriteFile(text, []byte("not an image"), 0o600)
+	huge := filepath.Join(dir, "huge.png")
+	writeHugeHeader(t, huge)
+
+	out, stderr, err := vigil(t, context.Background(), nil, "hash", "image", truncated, good, text, huge, filepath.Join(dir, "missing.png"))
+	if !errors.Is(err, errFailed) {
+		t.Fatalf("err = %v, want a non-zero exit after hashing the rest", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("stdout %q, want one line for the one good file", out)
+	}
+	fields := strings.Split(lines[0], ",")
+	if len(fields) != 3 || fields[2] != good {
+		t.Fatalf("line %q, want hash,quality,path", lines[0])
+	}
+	if _, err := detector.ParseHash(fields[0]); err != nil {
+		t.Fatalf("hash %q: %v", fields[0], err)
+	}
+	for _, name := range []string{"truncated.png", "notes.txt", "huge.png", "missing.png"} {
+		if !strings.Contains(stderr, name) {
+			t.Errorf("stderr does not name %s:\n%s", name, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "too large") {
+		t.Errorf("huge image not refused by the pixel limit:\n%s", stderr)
+	}
+}
+
+// writeHugeHeader writes a PNG whose header claims 100000x100000 pixels:
+// it must be refused before any decoding.
+func writeHugeHeader(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Encode a small image, then patch the IHDR dimensions and its CRC.
+	if err := png.Encode(f, image.NewGray(image.Rect(0, 0, 8, 8))); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	for i, v := range []byte{0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0} {
+		b[16+i] = v
+	}
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
