@@ -35,13 +35,17 @@ func (c Codec) String() string {
 	}
 }
 
-// Params describes a video track as ingest learned it from the protocol:
-// the codec and its out-of-band parameter sets.
+// Params describes a video track as ingest learned it.
 type Params struct {
 	Codec Codec
 	// Parameter sets of H.264 (SPS, PPS) and HEVC (VPS, SPS, PPS), without
-	// start codes. They are also accepted in-band in access units.
+	// start codes, when the protocol carries them out of band. They are
+	// also accepted in-band in access units.
 	VPS, SPS, PPS []byte
+	// Extradata, when set, is the codec's configuration as a demuxer gives
+	// it (avcC, hvcC, av1C ...); access units then carry each packet as
+	// the demuxer gave it in Frame, and the decoder takes them as they are.
+	Extradata []byte
 }
 
 // AccessUnit is one coded picture as ingest delivers it.
@@ -56,7 +60,8 @@ type AccessUnit struct {
 	// NALUs holds the NAL units of H.264 and HEVC units, without start
 	// codes. The sampler takes ownership; ingest must not reuse them.
 	NALUs [][]byte
-	// Frame holds the coded frame of VP8, VP9 and AV1 units.
+	// Frame holds the coded frame of VP8, VP9 and AV1 units, and every
+	// unit of a track with Params.Extradata.
 	Frame []byte
 }
 
@@ -67,21 +72,4 @@ func (au *AccessUnit) Size() int {
 		n += len(nalu)
 	}
 	return n
-}
-
-// H.264 NAL unit types the sampler looks at.
-const (
-	h264NALUIDR = 5
-	h264NALUSPS = 7
-	h264NALUPPS = 8
-)
-
-// H264IsKey reports whether an H.264 access unit holds an IDR picture.
-func H264IsKey(nalus [][]byte) bool {
-	for _, n := range nalus {
-		if len(n) > 0 && n[0]&0x1f == h264NALUIDR {
-			return true
-		}
-	}
-	return false
 }

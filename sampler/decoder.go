@@ -14,8 +14,8 @@ const inputPadding = 64
 
 // DecoderOptions tune a Decoder.
 type DecoderOptions struct {
-	// KeyframesOnly makes FFmpeg skip every non-key picture
-	// (skip_frame=nokey) and return each keyframe at once (low_delay).
+	// KeyframesOnly starts the decoder skipping every non-key picture
+	// (skip_frame=nokey) and draining after each packet.
 	KeyframesOnly bool
 	// MaxPixels refuses pictures of more pixels than this (0: no limit).
 	MaxPixels int
@@ -29,45 +29,64 @@ type Decoder struct {
 	pkt    *astiav.Packet
 	frame  *astiav.Frame
 	buf    []byte
-	// drain makes every packet a complete decode: FFmpeg's H.264 decoder
-	// otherwise holds a keyframe back until its reorder buffer fills, which
+	// drain makes every packet a complete decode: FFmpeg's decoders
+	// otherwise hold a picture back until their reorder buffer fills, which
 	// with keyframes only means seconds.
 	drain bool
 }
 
-func ffmpegCodecID(c Codec) (astiav.CodecID, error) {
+func findDecoder(c Codec) (*astiav.Codec, error) {
+	var codec *astiav.Codec
 	switch c {
 	case H264:
-		return astiav.CodecIDH264, nil
+		codec = astiav.FindDecoder(astiav.CodecIDH264)
+	case HEVC:
+		codec = astiav.FindDecoder(astiav.CodecIDHevc)
+	case VP8:
+		codec = astiav.FindDecoder(astiav.CodecIDVp8)
+	case VP9:
+		codec = astiav.FindDecoder(astiav.CodecIDVp9)
+	case AV1:
+		// FFmpeg 5.1's own AV1 decoder needs a hardware accelerator.
+		codec = astiav.FindDecoderByName("libdav1d")
 	default:
-		return 0, fmt.Errorf("%w: %s", ErrUnsupportedCodec, c)
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, c)
 	}
+	if codec == nil {
+		return nil, fmt.Errorf("%w: no FFmpeg decoder for %s in this build", ErrUnsupportedCodec, c)
+	}
+	return codec, nil
 }
 
 // NewDecoder opens an FFmpeg decoder for p.
 func NewDecoder(p Params, o DecoderOptions) (*Decoder, error) {
-	id, err := ffmpegCodecID(p.Codec)
+	codec, err := findDecoder(p.Codec)
 	if err != nil {
 		return nil, err
-	}
-	codec := astiav.FindDecoder(id)
-	if codec == nil {
-		return nil, fmt.Errorf("%w: no FFmpeg decoder for %s", ErrUnsupportedCodec, p.Codec)
 	}
 	d := &Decoder{params: p, drain: o.KeyframesOnly}
 	d.cc = astiav.AllocCodecContext(codec)
 	if d.cc == nil {
 		return nil, errors.New("sampler: allocating codec context failed")
 	}
+	if len(p.Extradata) > 0 {
+		if err := d.cc.SetExtraData(p.Extradata); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("sampler: %s extradata: %w", p.Codec, err)
+		}
+	}
 	dict := astiav.NewDictionary()
 	defer dict.Free()
 	// Streams are the parallelism: one decoder thread each.
 	opts := [][2]string{{"threads", "1"}}
 	if o.KeyframesOnly {
-		opts = append(opts, [2]string{"skip_frame", "nokey"}, [2]string{"flags", "+low_delay"})
+		opts = append(opts, [2]string{"skip_frame", "nokey"})
 	}
 	if o.MaxPixels > 0 {
 		opts = append(opts, [2]string{"max_pixels", strconv.Itoa(o.MaxPixels)})
+	}
+	if p.Codec == AV1 {
+		opts = append(opts, [2]string{"max_frame_delay", "1"})
 	}
 	for _, kv := range opts {
 		if err := dict.Set(kv[0], kv[1], 0); err != nil {
@@ -104,9 +123,47 @@ func (d *Decoder) Close() {
 	}
 }
 
+// SetKeyframesOnly switches between decoding keyframes alone, each drained
+// at once, and decoding every picture. The decoder is reset: pictures
+// pending in it are dropped, and the next packet must be a keyframe.
+func (d *Decoder) SetKeyframesOnly(on bool) {
+	setSkipNonKey(d.cc, on)
+	d.drain = on
+	d.Reset()
+}
+
+// Reset drops whatever the decoder holds; decoding restarts at a keyframe.
+func (d *Decoder) Reset() { flushCodecContext(d.cc) }
+
 // Decode sends one access unit to FFmpeg and calls fn for every picture it
 // returns. The frame is valid only during fn; the decoder reuses it.
 func (d *Decoder) Decode(au *AccessUnit, fn func(*astiav.Frame) error) error {
+	if err := d.send(au); err != nil {
+		if d.drain {
+			d.Reset()
+		}
+		return err
+	}
+	if !d.drain {
+		return d.receive(fn)
+	}
+	return d.Drain(fn)
+}
+
+// Drain returns every picture the decoder still holds, then resets it.
+func (d *Decoder) Drain(fn func(*astiav.Frame) error) error {
+	defer d.Reset()
+	if err := d.cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+		return fmt.Errorf("sampler: drain %s: %w", d.params.Codec, err)
+	}
+	return d.receive(fn)
+}
+
+// Send feeds an access unit without collecting pictures; the next Decode
+// or Drain returns them. Used to catch up on a group of pictures.
+func (d *Decoder) Send(au *AccessUnit) error { return d.send(au) }
+
+func (d *Decoder) send(au *AccessUnit) error {
 	data, err := d.packetData(au)
 	if err != nil {
 		return err
@@ -123,27 +180,16 @@ func (d *Decoder) Decode(au *AccessUnit, fn func(*astiav.Frame) error) error {
 	d.pkt.SetSize(len(data) - inputPadding)
 	pts := au.PTS.Microseconds()
 	d.pkt.SetPts(pts)
-	d.pkt.SetDts(pts)
+	d.pkt.SetDts(astiav.NoPtsValue)
 	if au.Key {
 		d.pkt.SetFlags(d.pkt.Flags().Add(astiav.PacketFlagKey))
 	}
 	err = d.cc.SendPacket(d.pkt)
 	d.pkt.Unref()
 	if err != nil && !errors.Is(err, astiav.ErrEagain) {
-		if d.drain {
-			flushCodecContext(d.cc)
-		}
 		return fmt.Errorf("sampler: decode %s: %w", d.params.Codec, err)
 	}
-	if !d.drain {
-		return d.receive(fn)
-	}
-	// Drain, then reset the decoder so it takes the next keyframe afresh.
-	defer flushCodecContext(d.cc)
-	if err := d.cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
-		return fmt.Errorf("sampler: drain %s: %w", d.params.Codec, err)
-	}
-	return d.receive(fn)
+	return nil
 }
 
 func (d *Decoder) receive(fn func(*astiav.Frame) error) error {
@@ -166,48 +212,78 @@ func (d *Decoder) receive(fn func(*astiav.Frame) error) error {
 // Observe takes note of in-band parameter sets in an access unit the caller
 // does not decode, so a later keyframe decodes with the current ones.
 func (d *Decoder) Observe(au *AccessUnit) {
-	if d.params.Codec != H264 {
+	if len(d.params.Extradata) > 0 {
 		return
 	}
-	for _, n := range au.NALUs {
-		if len(n) == 0 {
-			continue
-		}
-		switch n[0] & 0x1f {
-		case h264NALUSPS:
-			d.params.SPS = append(d.params.SPS[:0], n...)
-		case h264NALUPPS:
-			d.params.PPS = append(d.params.PPS[:0], n...)
-		}
-	}
-}
-
-// packetData lays out an access unit the way FFmpeg's parser-less decoders
-// want it, followed by zeroed padding. H.264 keyframes carry the parameter
-// sets in front, so a decoder fed only keyframes can always start.
-func (d *Decoder) packetData(au *AccessUnit) ([]byte, error) {
-	d.Observe(au)
-	b := d.buf[:0]
 	switch d.params.Codec {
 	case H264:
-		if au.Key {
-			if len(d.params.SPS) == 0 || len(d.params.PPS) == 0 {
-				return nil, ErrNoParameterSets
-			}
-			b = appendAnnexB(b, d.params.SPS)
-			b = appendAnnexB(b, d.params.PPS)
-		}
 		for _, n := range au.NALUs {
 			if len(n) == 0 {
 				continue
 			}
-			if t := n[0] & 0x1f; au.Key && (t == h264NALUSPS || t == h264NALUPPS) {
+			switch n[0] & 0x1f {
+			case h264NALUSPS:
+				d.params.SPS = append(d.params.SPS[:0], n...)
+			case h264NALUPPS:
+				d.params.PPS = append(d.params.PPS[:0], n...)
+			}
+		}
+	case HEVC:
+		for _, n := range au.NALUs {
+			if len(n) < 2 {
+				continue
+			}
+			switch hevcType(n) {
+			case hevcNALUVPS:
+				d.params.VPS = append(d.params.VPS[:0], n...)
+			case hevcNALUSPS:
+				d.params.SPS = append(d.params.SPS[:0], n...)
+			case hevcNALUPPS:
+				d.params.PPS = append(d.params.PPS[:0], n...)
+			}
+		}
+	}
+}
+
+func isParamSet(c Codec, n []byte) bool {
+	switch c {
+	case H264:
+		t := n[0] & 0x1f
+		return t == h264NALUSPS || t == h264NALUPPS
+	case HEVC:
+		t := hevcType(n)
+		return len(n) > 1 && (t == hevcNALUVPS || t == hevcNALUSPS || t == hevcNALUPPS)
+	}
+	return false
+}
+
+// packetData lays out an access unit the way FFmpeg's parser-less decoders
+// want it, followed by zeroed padding. H.264 and HEVC keyframes carry the
+// parameter sets in front, so a decoder fed only keyframes can always start.
+func (d *Decoder) packetData(au *AccessUnit) ([]byte, error) {
+	b := d.buf[:0]
+	if len(d.params.Extradata) > 0 || (d.params.Codec != H264 && d.params.Codec != HEVC) {
+		b = append(b, au.Frame...)
+	} else {
+		d.Observe(au)
+		if au.Key {
+			sets := [][]byte{d.params.SPS, d.params.PPS}
+			if d.params.Codec == HEVC {
+				sets = [][]byte{d.params.VPS, d.params.SPS, d.params.PPS}
+			}
+			for _, s := range sets {
+				if len(s) == 0 {
+					return nil, ErrNoParameterSets
+				}
+				b = appendAnnexB(b, s)
+			}
+		}
+		for _, n := range au.NALUs {
+			if len(n) == 0 || (au.Key && isParamSet(d.params.Codec, n)) {
 				continue
 			}
 			b = appendAnnexB(b, n)
 		}
-	default:
-		b = append(b, au.Frame...)
 	}
 	b = append(b, make([]byte, inputPadding)...)
 	d.buf = b

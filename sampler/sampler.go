@@ -2,30 +2,15 @@ package sampler
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	crand "crypto/rand"
+	"encoding/binary"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/asticode/go-astiav"
 	"github.com/vigilstream/vigil/detector"
 )
-
-// Config is a stream's sampling configuration.
-type Config struct {
-	// Interval is the least time between two samples, on either the
-	// stream's clock or the wall clock, whichever passes first: a publisher
-	// that stretches or squeezes its timestamps cannot thin out samples.
-	Interval time.Duration
-	// MaxPixels refuses pictures larger than this (0: no limit).
-	MaxPixels int
-	// Buffers is the number of sampled pictures that may wait for or be in
-	// the detector at once; a sample due while all are taken is dropped.
-	Buffers int
-}
-
-// DefaultConfig samples at most once a second.
-var DefaultConfig = Config{Interval: time.Second, MaxPixels: 4096 * 2304, Buffers: 2}
 
 // Stats counts what happened to a stream's units and pictures. The fields
 // are safe to read while the stream runs.
@@ -34,8 +19,12 @@ type Stats struct {
 	Keyframes    atomic.Uint64 // of which keyframes
 	Decoded      atomic.Uint64 // pictures FFmpeg returned
 	Sampled      atomic.Uint64 // pictures handed to the detector
+	RandomSample atomic.Uint64 // of which taken at random times
+	CatchUps     atomic.Uint64 // groups of pictures decoded to reach a sample between keyframes
 	Dropped      atomic.Uint64 // samples dropped because the detector was behind
 	DecodeErrors atomic.Uint64
+	KeyRequests  atomic.Uint64 // keyframes asked of ingest
+	FullDecode   atomic.Bool   // decoding every picture now
 	// LastSample is the wall time of the last sample in Unix nanoseconds.
 	LastSample atomic.Int64
 	// Width and Height of the last decoded picture.
@@ -46,9 +35,14 @@ type Stats struct {
 type Frame struct {
 	PTS     time.Duration
 	Arrival time.Time
+	// Plane is the whole picture; Content is the part inside any flat
+	// border (letterbox, pillarbox, frame), or Plane itself.
 	Plane   detector.Plane
-	pool    chan []byte
-	buf     []byte
+	Content detector.Plane
+	// Random is set for samples taken at a random time.
+	Random bool
+	pool   chan []byte
+	buf    []byte
 }
 
 // Release hands the frame's pixels back to its stream for reuse; the frame
@@ -61,55 +55,92 @@ func (f *Frame) Release() {
 	case f.pool <- f.buf:
 	default:
 	}
-	f.pool, f.buf, f.Plane = nil, nil, detector.Plane{}
+	f.pool, f.buf, f.Plane, f.Content = nil, nil, detector.Plane{}, detector.Plane{}
 }
 
 // Sampler decides which of a stream's access units to decode and sample.
 // It is owned by one goroutine; Close frees its FFmpeg objects.
 type Sampler struct {
-	cfg    Config
-	stats  *Stats
-	dec    *Decoder
-	luma   lumaCopier
-	pool   chan []byte
-	have   bool
-	lastPT time.Duration
-	lastAt time.Time
+	cfg   Config
+	stats *Stats
+	dec   *Decoder
+	luma  lumaCopier
+	crop  cropper
+	pool  chan []byte
+	rng   *rand.Rand
+	hold  *astiav.Frame
+
+	// RequestKeyframe, when set, asks ingest for a keyframe (a PLI on
+	// WebRTC) and reports whether the request could be sent.
+	RequestKeyframe func() bool
+
+	started    bool
+	full       bool // decoding every picture (interval, or adaptive past a gap)
+	have       bool
+	lastPTS    time.Duration
+	lastAt     time.Time
+	start      time.Time
+	nextRandom time.Time
+	keyAsked   time.Time
+	gop        []AccessUnit
+	gopBytes   int
+	gopBroken  bool
 }
 
-// New returns a sampler for a track with parameters p. The decoder keeps to
-// keyframes: only those due for a sample reach FFmpeg.
+// New returns a sampler for a track with parameters p.
 func New(p Params, cfg Config, stats *Stats) (*Sampler, error) {
-	if cfg.Interval < 0 {
-		return nil, fmt.Errorf("sampler: negative interval %s", cfg.Interval)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Buffers <= 0 {
 		cfg.Buffers = DefaultConfig.Buffers
 	}
+	if cfg.MaxGOPBytes <= 0 {
+		cfg.MaxGOPBytes = DefaultConfig.MaxGOPBytes
+	}
 	if stats == nil {
 		stats = new(Stats)
 	}
-	dec, err := NewDecoder(p, DecoderOptions{KeyframesOnly: true, MaxPixels: cfg.MaxPixels})
+	seed := cfg.Seed
+	if seed == 0 {
+		var b [8]byte
+		_, _ = crand.Read(b[:])
+		seed = binary.LittleEndian.Uint64(b[:])
+	}
+	keyOnly := cfg.Policy != Interval
+	dec, err := NewDecoder(p, DecoderOptions{KeyframesOnly: keyOnly, MaxPixels: cfg.MaxPixels})
 	if err != nil {
 		return nil, err
 	}
-	s := &Sampler{cfg: cfg, stats: stats, dec: dec, pool: make(chan []byte, cfg.Buffers)}
+	s := &Sampler{
+		cfg: cfg, stats: stats, dec: dec, full: !keyOnly,
+		pool: make(chan []byte, cfg.Buffers),
+		rng:  newRand(seed),
+		hold: astiav.AllocFrame(),
+	}
+	stats.FullDecode.Store(s.full)
 	for range cfg.Buffers {
 		s.pool <- nil
 	}
 	return s, nil
 }
 
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)) }
+
 // Close frees the sampler's FFmpeg objects.
 func (s *Sampler) Close() {
 	s.dec.Close()
 	s.luma.freeScaler()
+	if s.hold != nil {
+		s.hold.Free()
+		s.hold = nil
+	}
 }
 
 // Run samples units from in until it is closed or ctx ends, and offers
-// every sampled frame to out without blocking. A decode error is counted and
-// returned to the caller through onErr; the sampler resyncs at the next
-// keyframe.
+// every sampled frame to out without blocking. Errors (a corrupt unit, a
+// picture over the pixel limit) go to onErr; the sampler resyncs at the
+// next keyframe.
 func (s *Sampler) Run(ctx context.Context, in <-chan AccessUnit, out chan<- Frame, onErr func(error)) {
 	for {
 		select {
@@ -126,23 +157,65 @@ func (s *Sampler) Run(ctx context.Context, in <-chan AccessUnit, out chan<- Fram
 	}
 }
 
-// Push handles one access unit: a keyframe that is due is decoded and its
-// luma offered to out.
+// Push handles one access unit: it decodes what the policy needs and offers
+// the samples that fall due to out.
 func (s *Sampler) Push(au *AccessUnit, out chan<- Frame) error {
 	s.stats.Units.Add(1)
-	if !au.Key {
-		s.dec.Observe(au)
-		return nil
+	if !s.started {
+		s.started, s.start = true, au.Arrival
+		s.drawRandom(au.Arrival)
 	}
-	s.stats.Keyframes.Add(1)
-	if !s.due(au) {
-		s.dec.Observe(au)
-		return nil
+	s.remember(au)
+	if au.Key {
+		s.stats.Keyframes.Add(1)
 	}
-	var buf []byte
-	select {
-	case buf = <-s.pool:
+	var err error
+	switch {
+	case s.full && au.Key && s.cfg.Policy == Adaptive:
+		// Keyframes are back: return to decoding them alone.
+		s.setFull(false)
+		err = s.pushKeyOnly(au, out)
+	case s.full:
+		err = s.decodeAndSample(au, out)
 	default:
+		err = s.pushKeyOnly(au, out)
+	}
+	if err != nil {
+		s.stats.DecodeErrors.Add(1)
+	}
+	return err
+}
+
+// pushKeyOnly handles a unit while only keyframes are decoded.
+func (s *Sampler) pushKeyOnly(au *AccessUnit, out chan<- Frame) error {
+	random := s.randomDue(au)
+	if au.Key {
+		if !s.due(au.PTS, au.Arrival) && !random {
+			s.dec.Observe(au)
+			return nil
+		}
+		return s.decodeKey(au, out, random)
+	}
+	if s.cfg.Policy == Adaptive && s.gapDue(au) {
+		if s.waitForRequestedKey(au) {
+			s.dec.Observe(au)
+			return nil
+		}
+		if s.gopUsable() {
+			s.setFull(true)
+			return s.catchUp(out, false)
+		}
+	}
+	if random && s.gopUsable() {
+		return s.catchUp(out, true)
+	}
+	s.dec.Observe(au)
+	return nil
+}
+
+// decodeKey decodes one keyframe (drained at once) and samples it.
+func (s *Sampler) decodeKey(au *AccessUnit, out chan<- Frame, random bool) error {
+	if len(s.pool) == 0 {
 		// Every buffer is still with the detector: decoding now would
 		// only produce a picture nobody can take.
 		s.dec.Observe(au)
@@ -151,49 +224,209 @@ func (s *Sampler) Push(au *AccessUnit, out chan<- Frame) error {
 	}
 	sent := false
 	err := s.dec.Decode(au, func(f *astiav.Frame) error {
-		s.stats.Decoded.Add(1)
-		s.stats.Width.Store(int32(f.Width()))
-		s.stats.Height.Store(int32(f.Height()))
+		s.noteDecoded(f)
 		if sent {
 			return nil
 		}
-		plane, grown, err := s.luma.copy(f, buf)
-		buf = grown
-		if err != nil {
-			return err
-		}
-		fr := Frame{PTS: au.PTS, Arrival: au.Arrival, Plane: plane, pool: s.pool, buf: buf}
-		select {
-		case out <- fr:
-			sent = true
-		default:
-			s.stats.Dropped.Add(1)
-		}
-		return nil
-	})
-	if !sent {
-		s.pool <- buf
-	}
-	if err != nil {
-		s.stats.DecodeErrors.Add(1)
-		if errors.Is(err, astiav.ErrInvaliddata) {
-			return fmt.Errorf("%w (resyncing at the next keyframe)", err)
-		}
+		var err error
+		sent, err = s.sample(f, au.PTS, au.Arrival, random, out)
 		return err
-	}
-	if sent {
-		s.have, s.lastPT, s.lastAt = true, au.PTS, au.Arrival
-		s.stats.Sampled.Add(1)
-		s.stats.LastSample.Store(au.Arrival.UnixNano())
-	}
-	return nil
+	})
+	return err
 }
 
-// due reports whether a sample is due at au under the interval rule.
-func (s *Sampler) due(au *AccessUnit) bool {
+// catchUp decodes the group of pictures from its keyframe to the latest
+// unit and samples the latest picture. With back set the decoder returns
+// to keyframes only afterwards; otherwise it goes on decoding every picture.
+func (s *Sampler) catchUp(out chan<- Frame, back bool) error {
+	if len(s.pool) == 0 {
+		s.stats.Dropped.Add(1)
+		return nil
+	}
+	s.stats.CatchUps.Add(1)
+	if back {
+		s.dec.SetKeyframesOnly(false)
+		defer s.dec.SetKeyframesOnly(true)
+	}
+	last := &s.gop[len(s.gop)-1]
+	s.hold.Unref()
+	holding := false
+	keep := func(f *astiav.Frame) error {
+		s.noteDecoded(f)
+		s.hold.Unref()
+		if err := s.hold.Ref(f); err != nil {
+			return err
+		}
+		holding = true
+		return nil
+	}
+	var err error
+	for i := range s.gop {
+		if err = s.dec.Send(&s.gop[i]); err != nil {
+			break
+		}
+		if err = s.dec.receive(keep); err != nil {
+			break
+		}
+	}
+	if err == nil && back {
+		err = s.dec.Drain(keep)
+	}
+	if holding {
+		_, serr := s.sample(s.hold, time.Duration(s.hold.Pts())*time.Microsecond, last.Arrival, back, out)
+		s.hold.Unref()
+		if err == nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+// decodeAndSample decodes a unit while every picture is decoded, sampling
+// the pictures that fall due.
+func (s *Sampler) decodeAndSample(au *AccessUnit, out chan<- Frame) error {
+	random := s.randomDue(au)
+	return s.dec.Decode(au, func(f *astiav.Frame) error {
+		s.noteDecoded(f)
+		pts := time.Duration(f.Pts()) * time.Microsecond
+		if !random && !s.due(pts, au.Arrival) {
+			return nil
+		}
+		if len(s.pool) == 0 {
+			s.stats.Dropped.Add(1)
+			return nil
+		}
+		sent, err := s.sample(f, pts, au.Arrival, random, out)
+		if sent {
+			random = false
+		}
+		return err
+	})
+}
+
+// sample copies a picture's luma into a free buffer and offers it to out.
+func (s *Sampler) sample(f *astiav.Frame, pts time.Duration, arrival time.Time, random bool, out chan<- Frame) (bool, error) {
+	var buf []byte
+	select {
+	case buf = <-s.pool:
+	default:
+		s.stats.Dropped.Add(1)
+		return false, nil
+	}
+	plane, grown, err := s.luma.copy(f, buf)
+	if err != nil {
+		s.pool <- grown
+		return false, err
+	}
+	content := plane
+	if !s.cfg.NoCrop {
+		content = s.crop.content(plane)
+	}
+	fr := Frame{PTS: pts, Arrival: arrival, Plane: plane, Content: content, Random: random, pool: s.pool, buf: grown}
+	select {
+	case out <- fr:
+	default:
+		s.pool <- grown
+		s.stats.Dropped.Add(1)
+		return false, nil
+	}
+	s.have, s.lastPTS, s.lastAt = true, pts, arrival
+	s.stats.Sampled.Add(1)
+	s.stats.LastSample.Store(arrival.UnixNano())
+	if random {
+		s.stats.RandomSample.Add(1)
+		s.drawRandom(arrival)
+	}
+	return true, nil
+}
+
+func (s *Sampler) noteDecoded(f *astiav.Frame) {
+	s.stats.Decoded.Add(1)
+	s.stats.Width.Store(int32(f.Width()))
+	s.stats.Height.Store(int32(f.Height()))
+}
+
+func (s *Sampler) setFull(on bool) {
+	if s.full == on {
+		return
+	}
+	s.full = on
+	s.stats.FullDecode.Store(on)
+	s.dec.SetKeyframesOnly(!on)
+}
+
+// remember keeps the units since the last keyframe, within MaxGOPBytes,
+// for catching up between keyframes.
+func (s *Sampler) remember(au *AccessUnit) {
+	if s.cfg.Policy == Interval || (s.cfg.Policy == Keyframe && s.cfg.RandomPerMinute == 0) {
+		return
+	}
+	if au.Key {
+		clear(s.gop)
+		s.gop, s.gopBytes, s.gopBroken = s.gop[:0], 0, false
+	}
+	if s.gopBroken {
+		return
+	}
+	if s.gopBytes+au.Size() > s.cfg.MaxGOPBytes || (len(s.gop) == 0 && !au.Key) {
+		clear(s.gop)
+		s.gop, s.gopBytes, s.gopBroken = s.gop[:0], 0, true
+		return
+	}
+	s.gop = append(s.gop, *au)
+	s.gopBytes += au.Size()
+}
+
+func (s *Sampler) gopUsable() bool { return !s.gopBroken && len(s.gop) > 0 && s.gop[0].Key }
+
+// due reports whether a regular sample is due at a picture of stream time
+// pts that arrived at arrival.
+func (s *Sampler) due(pts time.Duration, arrival time.Time) bool {
 	if !s.have {
 		return true
 	}
+	// A jump back of more than an interval is a publisher resetting its
+	// clock: sample rather than wait for it to catch up.
 	d := s.cfg.Interval
-	return au.PTS-s.lastPT >= d || au.PTS < s.lastPT || au.Arrival.Sub(s.lastAt) >= d
+	return pts-s.lastPTS >= d || s.lastPTS-pts > d || arrival.Sub(s.lastAt) >= d
+}
+
+// gapDue reports whether the adaptive policy's max gap has passed without a
+// sample.
+func (s *Sampler) gapDue(au *AccessUnit) bool {
+	since := s.start
+	if s.have {
+		since = s.lastAt
+	}
+	return au.Arrival.Sub(since) >= s.cfg.MaxGap
+}
+
+// waitForRequestedKey asks ingest for a keyframe once per gap and reports
+// whether the sampler should keep waiting for it.
+func (s *Sampler) waitForRequestedKey(au *AccessUnit) bool {
+	if s.RequestKeyframe == nil {
+		return false
+	}
+	if s.keyAsked.IsZero() || au.Arrival.Sub(s.keyAsked) >= s.cfg.MaxGap {
+		if !s.RequestKeyframe() {
+			return false
+		}
+		s.stats.KeyRequests.Add(1)
+		s.keyAsked = au.Arrival
+	}
+	return au.Arrival.Sub(s.keyAsked) < s.cfg.KeyframeWait
+}
+
+func (s *Sampler) randomDue(au *AccessUnit) bool {
+	return s.cfg.RandomPerMinute > 0 && !au.Arrival.Before(s.nextRandom)
+}
+
+// drawRandom schedules the next random sample: exponential gaps make the
+// sample times a Poisson process nobody can predict.
+func (s *Sampler) drawRandom(from time.Time) {
+	if s.cfg.RandomPerMinute <= 0 {
+		return
+	}
+	mean := time.Minute.Seconds() / s.cfg.RandomPerMinute
+	s.nextRandom = from.Add(time.Duration(s.rng.ExpFloat64() * mean * float64(time.Second)))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,19 +12,22 @@ import (
 )
 
 // h264File encodes seconds of testsrc2 at 30 fps with a keyframe every gop
-// frames and B-frames, as raw Annex-B with access unit delimiters.
+// frames, as raw Annex-B with access unit delimiters. Raw H.264 carries no
+// timestamps, so the file has no B-frames: decode order is display order and
+// accessUnits can number the units. B-frames are tested through Demuxer.
 func h264File(t *testing.T, seconds, gop int, size string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "in.h264")
 	testenv.RunFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30:duration="+itoa(seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", itoa(gop), "-keyint_min", itoa(gop),
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", itoa(gop), "-keyint_min", itoa(gop),
 		"-sc_threshold", "0", "-x264-params", "aud=1", "-pix_fmt", "yuv420p", "-f", "h264", out)
 	return out
 }
 
-func itoa(i int) string {
-	return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
-}
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// keyframeOnly is the keyframe policy without random samples.
+var keyframeOnly = Config{Policy: Keyframe, Interval: time.Second, Buffers: 2}
 
 // accessUnits splits an Annex-B file at its delimiters and stamps each unit
 // as if it arrived in real time at 30 fps from t0.
@@ -70,7 +74,7 @@ func TestSamplerKeyframesAtInterval(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.interval.String(), func(t *testing.T) {
 			var stats Stats
-			s, err := New(Params{Codec: H264}, Config{Interval: tt.interval, Buffers: 1}, &stats)
+			s, err := New(Params{Codec: H264}, Config{Policy: Keyframe, Interval: tt.interval, Buffers: 1}, &stats)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +120,7 @@ func TestSamplerLumaIsFFmpegs(t *testing.T) {
 	// The raw yuv420p picture starts with its luma plane.
 	want := testenv.FFmpegOutput(t, "-i", file, "-frames:v", "1", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-")[:176*144]
 	aus := accessUnits(t, file, time.Unix(0, 0))
-	s, err := New(Params{Codec: H264}, DefaultConfig, nil)
+	s, err := New(Params{Codec: H264}, keyframeOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +139,7 @@ func TestSamplerLumaIsFFmpegs(t *testing.T) {
 func TestSamplerDropsWhenDetectorBehind(t *testing.T) {
 	aus := accessUnits(t, h264File(t, 10, 60, "160x120"), time.Unix(0, 0))
 	var stats Stats
-	s, err := New(Params{Codec: H264}, Config{Interval: time.Second, Buffers: 1}, &stats)
+	s, err := New(Params{Codec: H264}, Config{Policy: Keyframe, Interval: time.Second, Buffers: 1}, &stats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +167,7 @@ func TestSamplerDropsWhenDetectorBehind(t *testing.T) {
 func TestSamplerResyncsAfterCorruptKeyframe(t *testing.T) {
 	aus := accessUnits(t, h264File(t, 4, 60, "160x120"), time.Unix(0, 0))
 	var stats Stats
-	s, err := New(Params{Codec: H264}, DefaultConfig, &stats)
+	s, err := New(Params{Codec: H264}, keyframeOnly, &stats)
 	if err != nil {
 		t.Fatal(err)
 	}
