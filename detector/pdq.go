@@ -1,0 +1,844 @@
+package detector
+
+import (
+	"fmt"
+	"math"
+)
+
+// PDQ follows Meta's reference implementation (facebook/ThreatExchange,
+// pdq/cpp/hashing/pdqhashing.cpp and pdq/cpp/downscaling/downscaling.cpp)
+// operation for operation where the result depends on it: the float32 luma,
+// the two X,Y passes of Jarosz box filters with the reference's window sizes
+// and its running-sum order, the decimation to 64x64 at pixel centres, the
+// 16x64 DCT matrix and its summation order, the quality metric and the
+// median threshold. Fed the same pixels as the C++ reference, HashPlane and
+// HashImage give the same hash, bit for bit; the conformance tests hold this
+// against the reference's published hashes.
+//
+// What differs is how the work is scheduled: the reference keeps two float
+// copies of the whole image and runs four full passes over them. Here the
+// first row pass is computed on demand into a ring of rows, the first column
+// pass is streamed out of that ring, and the second row and column passes
+// are only evaluated at the 64 sampled columns and rows (the running sums
+// still visit every pixel, in the reference's order, so the values are the
+// same). Everything stays in cache and nothing is allocated per frame.
+
+const (
+	// pdqMinDim is the smallest width or height the reference hashes; below
+	// it the reference answers an all-zero hash of quality 0.
+	pdqMinDim = 5
+	// pdqGridSide is the side of the downsampled luma grid.
+	pdqGridSide = 64
+	// pdqDCTSide is the side of the kept block of DCT coefficients.
+	pdqDCTSide = 16
+	// pdqRowBlock is how many rows the second row pass runs side by side: the
+	// running sums are serial chains of float additions, and interleaving
+	// independent rows keeps the FPU busy.
+	pdqRowBlock = 4
+)
+
+// The luma weights of the reference (BT.601), as float32 like its
+// constants, so that float32(0.299)*R+... rounds the same way.
+const (
+	lumaFromR = float32(0.299)
+	lumaFromG = float32(0.587)
+	lumaFromB = float32(0.114)
+)
+
+// pdqDCTMatrix holds rows 1..16 of the 64-point DCT-II basis, row-major
+// 16x64, built exactly as the reference builds it: a float32 scale factor
+// times a float64 cosine, rounded to float32. pdqDCTMatrixT is its
+// transpose (64x16) so that the second product runs along contiguous rows.
+var pdqDCTMatrix, pdqDCTMatrixT = newPDQDCTMatrix()
+
+func newPDQDCTMatrix() (d [pdqDCTSide * pdqGridSide]float32, dt [pdqGridSide * pdqDCTSide]float32) {
+	scale := float64(float32(math.Sqrt(2.0 / float64(pdqGridSide))))
+	for i := range pdqDCTSide {
+		for j := range pdqGridSide {
+			v := float32(scale * math.Cos((math.Pi/2/float64(pdqGridSide))*float64(i+1)*float64(2*j+1)))
+			d[i*pdqGridSide+j] = v
+			dt[j*pdqDCTSide+i] = v
+		}
+	}
+	return d, dt
+}
+
+// PDQGrid is the 64x64 luma grid PDQ takes its DCT of (row-major): the image
+// blurred with the reference's tent filter and sampled at 64x64 pixel
+// centres. A caller that has shrunk a frame some other way (swscale) can
+// hash its own grid with HashGrid.
+type PDQGrid [pdqGridSide * pdqGridSide]float32
+
+// Dihedral names one of the eight rotations and mirrors of a picture, in the
+// order of the reference's dihedral hashing and of the arrays returned by
+// the Dihedral methods.
+type Dihedral uint8
+
+// The dihedral transforms, in the reference's order.
+const (
+	DihedralOriginal   Dihedral = iota
+	DihedralRotate90            // 90 degrees counter-clockwise
+	DihedralRotate180           // half turn
+	DihedralRotate270           // 90 degrees clockwise
+	DihedralFlipX               // upside down (rows reversed)
+	DihedralFlipY               // mirrored left to right (columns reversed)
+	DihedralFlipPlus1           // transposed about the main diagonal
+	DihedralFlipMinus1          // transposed about the anti-diagonal
+)
+
+var dihedralNames = [...]string{"original", "rotate90", "rotate180", "rotate270", "flipx", "flipy", "flipplus1", "flipminus1"}
+
+// String returns the transform's name as the reference tools print it.
+func (d Dihedral) String() string {
+	if int(d) < len(dihedralNames) {
+		return dihedralNames[d]
+	}
+	return fmt.Sprintf("dihedral(%d)", uint8(d))
+}
+
+// PDQHasher computes PDQ hashes. It holds every scratch buffer the
+// computation needs, so after the first frame of a given size a hash
+// allocates nothing; a larger frame grows the buffers once. A PDQHasher is
+// not safe for concurrent use: give each goroutine its own. The zero value
+// is ready to use.
+type PDQHasher struct {
+	width, height int // the frame being hashed
+	rowBox        boxWindow
+	colBox        boxWindow
+
+	src    pdqSource
+	plane  Plane
+	rgb    rgbRows
+	img    imageRows
+	rowBuf []float32 // one row of float luma for the non-plane sources
+
+	ring   []float32 // the first row pass, colBox.full+1 rows in a ring
+	colSum []float32 // running sums of the first column pass
+	c1     []float32 // pdqRowBlock rows of first column pass output
+	r2     []float32 // second row pass at the sampled columns, height x 64
+	rcp    []float64 // rcp[n] = 1/n, see boxWindow
+
+	cols, rows [pdqGridSide]int // the sampled columns and rows
+
+	grid PDQGrid
+	t    [pdqDCTSide * pdqGridSide]float32
+	dct  [pdqDCTSide * pdqDCTSide]float32
+	aux  [pdqDCTSide * pdqDCTSide]float32
+	sel  [pdqDCTSide * pdqDCTSide]float32
+}
+
+// NewPDQHasher returns a hasher with no buffers yet; they are sized by the
+// first frame.
+func NewPDQHasher() *PDQHasher { return &PDQHasher{} }
+
+// pdqSource says where the first row pass takes its rows from.
+type pdqSource uint8
+
+const (
+	srcPlane pdqSource = iota // 8-bit luma plane, integer sums
+	srcRGB                    // packed RGB24 rows
+	srcImage                  // an image.Image, through imageRows
+)
+
+// HashPlane returns the PDQ hash of an 8-bit luma plane and its quality
+// (0..100; the reference advises not to match below 50). The plane's
+// samples are used as the reference uses a grey image: directly as luma.
+//
+// A plane narrower or shorter than 5 pixels gets the reference's answer, an
+// all-zero hash of quality 0, together with an error wrapping
+// ErrImageTooSmall so that callers do not mistake it for a picture.
+func (h *PDQHasher) HashPlane(p Plane) (Hash, int, error) {
+	if err := h.downsamplePlane(p); err != nil {
+		return Hash{Algorithm: PDQ}, 0, err
+	}
+	hash, q := h.hashGrid()
+	return hash, q, nil
+}
+
+// HashPlaneDihedral returns the PDQ hashes of the plane's eight dihedral
+// transforms, indexed by Dihedral, and their common quality. They are
+// derived from one DCT, as the reference does, not by hashing eight images.
+func (h *PDQHasher) HashPlaneDihedral(p Plane) ([8]Hash, int, error) {
+	if err := h.downsamplePlane(p); err != nil {
+		return zeroDihedral(), 0, err
+	}
+	return h.hashGridDihedral()
+}
+
+// HashRGB24 returns the PDQ hash and quality of a packed RGB24 picture
+// (3 bytes per pixel, rows stride bytes apart), with the reference's float
+// luma; it is what vPDQ hashes after swscale's conversion to RGB24.
+func (h *PDQHasher) HashRGB24(pix []byte, width, height, stride int) (Hash, int, error) {
+	if err := h.downsampleRGB24(pix, width, height, stride); err != nil {
+		return Hash{Algorithm: PDQ}, 0, err
+	}
+	hash, q := h.hashGrid()
+	return hash, q, nil
+}
+
+// DownsamplePlane stores the plane's 64x64 PDQ grid in dst: the same blur
+// and decimation HashPlane starts with.
+func (h *PDQHasher) DownsamplePlane(p Plane, dst *PDQGrid) error {
+	if err := h.downsamplePlane(p); err != nil {
+		return err
+	}
+	*dst = h.grid
+	return nil
+}
+
+// HashGrid returns the PDQ hash and quality of a 64x64 luma grid, as the
+// reference does for a frame that is already 64x64: no further blur.
+func (h *PDQHasher) HashGrid(g *PDQGrid) (Hash, int) {
+	h.grid = *g
+	return h.hashGrid()
+}
+
+// HashGridDihedral is HashGrid for the eight dihedral transforms.
+func (h *PDQHasher) HashGridDihedral(g *PDQGrid) ([8]Hash, int) {
+	h.grid = *g
+	hs, q, _ := h.hashGridDihedral()
+	return hs, q
+}
+
+func zeroDihedral() (hs [8]Hash) {
+	for i := range hs {
+		hs[i].Algorithm = PDQ
+	}
+	return hs
+}
+
+func (h *PDQHasher) downsamplePlane(p Plane) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("pdq: %w", err)
+	}
+	// Validate computes (Height-1)*Stride, which can overflow for absurd
+	// geometry; this bound cannot.
+	if p.Height > 1 && p.Stride > (len(p.Pix)-p.Width)/(p.Height-1) {
+		return fmt.Errorf("pdq: plane %dx%d stride %d does not fit %d bytes", p.Width, p.Height, p.Stride, len(p.Pix))
+	}
+	if err := checkPDQSize(p.Width, p.Height); err != nil {
+		return err
+	}
+	h.src, h.plane = srcPlane, p
+	if p.Width == pdqGridSide && p.Height == pdqGridSide {
+		// Already the grid's size: the reference copies it unfiltered
+		// (a box of width 1 would not change it anyway).
+		for y := range pdqGridSide {
+			row := p.Pix[y*p.Stride : y*p.Stride+pdqGridSide]
+			g := h.grid[y*pdqGridSide : (y+1)*pdqGridSide]
+			for x, v := range row {
+				g[x] = float32(v)
+			}
+		}
+		h.plane = Plane{}
+		return nil
+	}
+	h.downsample(p.Width, p.Height)
+	h.plane = Plane{}
+	return nil
+}
+
+func (h *PDQHasher) downsampleRGB24(pix []byte, width, height, stride int) error {
+	if width <= 0 || height <= 0 {
+		return fmt.Errorf("pdq: %w: %dx%d", ErrImageTooSmall, width, height)
+	}
+	if stride < 3*width || len(pix) < (height-1)*stride+3*width {
+		return fmt.Errorf("pdq: rgb24 %dx%d stride %d does not fit %d bytes", width, height, stride, len(pix))
+	}
+	if err := checkPDQSize(width, height); err != nil {
+		return err
+	}
+	h.src = srcRGB
+	h.rgb = rgbRows{pix: pix, stride: stride}
+	h.downsample(width, height)
+	h.rgb = rgbRows{}
+	return nil
+}
+
+func checkPDQSize(w, h int) error {
+	if w < pdqMinDim || h < pdqMinDim {
+		return fmt.Errorf("pdq: %w: %dx%d, the reference hashes nothing under %dx%d", ErrImageTooSmall, w, h, pdqMinDim, pdqMinDim)
+	}
+	return nil
+}
+
+// boxWindow is one 1-D box filter of the reference (box1DFloat) over a line
+// of n samples: output o is the mean of the samples from o-(full-half) to
+// o+half-1, clipped to the line. The reference keeps a running float32 sum:
+// it first adds samples 0..half-2, then for each output adds the sample
+// entering the window and subtracts the one leaving it, in that order, and
+// divides by the number of samples in the window. The functions below do
+// the same operations in the same order.
+//
+// The division is done as float32(float64(sum) * (1/n)): for any float32
+// sum and n < 2^26 this equals the float32 quotient sum/n (the float64
+// product is within 2^-52 relative of the exact quotient, while the exact
+// quotient is at least 2^-25/n relative away from any float32 rounding
+// boundary), and a multiply is several times cheaper than a divide.
+type boxWindow struct {
+	n, full, half int
+	p2, p3        int // first output of phase 3 and of phase 4
+}
+
+func newBoxWindow(n, full int) boxWindow {
+	half := (full + 2) / 2
+	return boxWindow{n: n, full: full, half: half, p2: full - half + 1, p3: n - half + 1}
+}
+
+// jaroszWindow is the reference's per-pass window along a dimension of
+// size n when shrinking it to 64: half of n/64, rounded up.
+func jaroszWindow(n int) int { return (n + 2*pdqGridSide - 1) / (2 * pdqGridSide) }
+
+// count is the number of samples in output o's window.
+func (b *boxWindow) count(o int) int {
+	switch {
+	case o < b.p2:
+		return o + b.half
+	case o < b.p3:
+		return b.full
+	default:
+		return b.n - o + b.full - b.half
+	}
+}
+
+// downsample runs the tent filter over the current source and fills h.grid.
+func (h *PDQHasher) downsample(w, ht int) {
+	h.setup(w, ht)
+	cb := &h.colBox
+	ringRows := cb.full + 1
+	ring := h.ring[:ringRows*w]
+	colSum := h.colSum[:w]
+	clear(colSum)
+
+	// Phase 1 of the column pass: accumulate rows 0..half-2.
+	next := 0 // next row of the first row pass to compute
+	pull := func() []float32 {
+		r := ring[(next%ringRows)*w : (next%ringRows+1)*w]
+		h.firstPass(next, r)
+		next++
+		return r
+	}
+	for range cb.half - 1 {
+		addRow(colSum, pull())
+	}
+	rowOf := func(y int) []float32 { return ring[(y%ringRows)*w : (y%ringRows+1)*w] }
+
+	blk := 0
+	for o := range ht {
+		ri := o + cb.half - 1
+		li := o - cb.p2
+		out := h.c1[blk*w : (blk+1)*w]
+		r := h.rcp[cb.count(o)]
+		switch {
+		case ri < ht && li >= 0:
+			colStepAddSub(colSum, pull(), rowOf(li), out, r)
+		case ri < ht:
+			colStepAdd(colSum, pull(), out, r)
+		default:
+			colStepSub(colSum, rowOf(li), out, r)
+		}
+		blk++
+		if blk == pdqRowBlock || o == ht-1 {
+			first := o + 1 - blk
+			h.secondRowPass(first, blk)
+			blk = 0
+		}
+	}
+	h.secondColPass()
+}
+
+// setup sizes the buffers and the filter geometry for a w x ht frame.
+func (h *PDQHasher) setup(w, ht int) {
+	h.width, h.height = w, ht
+	h.rowBox = newBoxWindow(w, jaroszWindow(w))
+	h.colBox = newBoxWindow(ht, jaroszWindow(ht))
+	for i := range pdqGridSide {
+		// Target centres, not corners, computed in float64 as the reference.
+		h.cols[i] = int((float64(i) + 0.5) * float64(w) / pdqGridSide)
+		h.rows[i] = int((float64(i) + 0.5) * float64(ht) / pdqGridSide)
+	}
+	maxWin := max(h.rowBox.full, h.colBox.full)
+	if len(h.rcp) <= maxWin {
+		h.rcp = make([]float64, maxWin+1)
+		for n := 1; n <= maxWin; n++ {
+			h.rcp[n] = 1 / float64(n)
+		}
+	}
+	h.ring = grow(h.ring, (h.colBox.full+1)*w)
+	h.colSum = grow(h.colSum, w)
+	h.c1 = grow(h.c1, pdqRowBlock*w)
+	h.r2 = grow(h.r2, ht*pdqGridSide)
+	if h.src != srcPlane {
+		h.rowBuf = grow(h.rowBuf, w)
+	}
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// firstPass computes row y of the first row pass into dst.
+func (h *PDQHasher) firstPass(y int, dst []float32) {
+	switch h.src {
+	case srcPlane:
+		p := &h.plane
+		boxRowBytes(dst, p.Pix[y*p.Stride:y*p.Stride+p.Width], &h.rowBox, h.rcp)
+	case srcRGB:
+		h.rgb.luma(y, h.rowBuf)
+		boxRowFloat(dst, h.rowBuf, &h.rowBox, h.rcp)
+	case srcImage:
+		h.img.luma(y, h.rowBuf)
+		boxRowFloat(dst, h.rowBuf, &h.rowBox, h.rcp)
+	}
+}
+
+// boxRowBytes is the reference's box filter over a row of 8-bit luma. The
+// reference sums the samples as float32, but they are integers and a window
+// of them stays far below 2^24, so every float32 partial sum is exact and an
+// integer sum gives the same values.
+func boxRowBytes(dst []float32, src []byte, b *boxWindow, rcp []float64) {
+	n, half, p2, p3, full := b.n, b.half, b.p2, b.p3, b.full
+	dst, src = dst[:n], src[:n]
+	var sum int32
+	for i := range half - 1 {
+		sum += int32(src[i])
+	}
+	o := 0
+	for ; o < p2; o++ {
+		sum += int32(src[o+half-1])
+		dst[o] = float32(float64(sum) * rcp[o+half])
+	}
+	r := rcp[full]
+	add := src[p2+half-1 : p3+half-1]
+	sub := src[:p3-p2]
+	out := dst[p2:p3]
+	for i := range out {
+		sum += int32(add[i]) - int32(sub[i])
+		out[i] = float32(float64(sum) * r)
+	}
+	for o = p3; o < n; o++ {
+		sum -= int32(src[o-p2])
+		dst[o] = float32(float64(sum) * rcp[n-o+full-half])
+	}
+}
+
+// boxRowFloat is the reference's box filter over a row of float32 luma,
+// with its float32 running sum.
+func boxRowFloat(dst, src []float32, b *boxWindow, rcp []float64) {
+	n, half, p2, p3, full := b.n, b.half, b.p2, b.p3, b.full
+	dst, src = dst[:n], src[:n]
+	var sum float32
+	for i := range half - 1 {
+		sum += src[i]
+	}
+	o := 0
+	for ; o < p2; o++ {
+		sum += src[o+half-1]
+		dst[o] = float32(float64(sum) * rcp[o+half])
+	}
+	r := rcp[full]
+	add := src[p2+half-1 : p3+half-1]
+	sub := src[:p3-p2]
+	out := dst[p2:p3]
+	for i := range out {
+		sum += add[i]
+		sum -= sub[i]
+		out[i] = float32(float64(sum) * r)
+	}
+	for o = p3; o < n; o++ {
+		sum -= src[o-p2]
+		dst[o] = float32(float64(sum) * rcp[n-o+full-half])
+	}
+}
+
+func addRow(sum, add []float32) {
+	add = add[:len(sum)]
+	for i := range sum {
+		sum[i] += add[i]
+	}
+}
+
+// The column pass runs down every column at once: the reference's order of
+// operations within each column is kept (add the entering row, then
+// subtract the leaving one), and the columns are independent.
+func colStepAddSub(sum, add, sub, out []float32, r float64) {
+	add, sub, out = add[:len(sum)], sub[:len(sum)], out[:len(sum)]
+	for i := range sum {
+		s := sum[i] + add[i]
+		s -= sub[i]
+		sum[i] = s
+		out[i] = float32(float64(s) * r)
+	}
+}
+
+func colStepAdd(sum, add, out []float32, r float64) {
+	add, out = add[:len(sum)], out[:len(sum)]
+	for i := range sum {
+		s := sum[i] + add[i]
+		sum[i] = s
+		out[i] = float32(float64(s) * r)
+	}
+}
+
+func colStepSub(sum, sub, out []float32, r float64) {
+	sub, out = sub[:len(sum)], out[:len(sum)]
+	for i := range sum {
+		s := sum[i] - sub[i]
+		sum[i] = s
+		out[i] = float32(float64(s) * r)
+	}
+}
+
+// secondRowPass runs the second row pass over the n first-column-pass rows
+// in h.c1, which are frame rows first..first+n-1, and keeps its output at
+// the sampled columns only. The running sums still cover every column, in
+// the reference's order; the rows are interleaved so that their serial
+// chains of additions overlap.
+func (h *PDQHasher) secondRowPass(first, n int) {
+	w := h.width
+	if n == pdqRowBlock {
+		h.secondRowPass4(first)
+		return
+	}
+	for k := range n {
+		boxRowSampled(h.c1[k*w:(k+1)*w], &h.rowBox, h.rcp, &h.cols, h.r2[(first+k)*pdqGridSide:(first+k+1)*pdqGridSide])
+	}
+}
+
+// boxRowSampled is boxRowFloat that writes only the outputs at cols.
+func boxRowSampled(src []float32, b *boxWindow, rcp []float64, cols *[pdqGridSide]int, out []float32) {
+	n, half, p2, p3, full := b.n, b.half, b.p2, b.p3, b.full
+	src = src[:n]
+	out = out[:pdqGridSide]
+	var sum float32
+	for i := range half - 1 {
+		sum += src[i]
+	}
+	k := 0
+	o := 0
+	for ; o < p2; o++ {
+		sum += src[o+half-1]
+		for k < pdqGridSide && cols[k] == o {
+			out[k] = float32(float64(sum) * rcp[o+half])
+			k++
+		}
+	}
+	r := rcp[full]
+	for ; o < p3; o++ {
+		sum += src[o+half-1]
+		sum -= src[o-p2]
+		for k < pdqGridSide && cols[k] == o {
+			out[k] = float32(float64(sum) * r)
+			k++
+		}
+	}
+	for ; o < n; o++ {
+		sum -= src[o-p2]
+		for k < pdqGridSide && cols[k] == o {
+			out[k] = float32(float64(sum) * rcp[n-o+full-half])
+			k++
+		}
+	}
+}
+
+// secondRowPass4 is boxRowSampled over four rows at once.
+func (h *PDQHasher) secondRowPass4(first int) {
+	b := &h.rowBox
+	w := h.width
+	n, half, p2, p3, full := b.n, b.half, b.p2, b.p3, b.full
+	rcp := h.rcp
+	s0, s1, s2, s3 := h.c1[0:w], h.c1[w:2*w], h.c1[2*w:3*w], h.c1[3*w:4*w]
+	out := h.r2[first*pdqGridSide : (first+4)*pdqGridSide]
+	o0, o1, o2, o3 := out[0:64], out[64:128], out[128:192], out[192:256]
+	var a0, a1, a2, a3 float32
+	for i := range half - 1 {
+		a0 += s0[i]
+		a1 += s1[i]
+		a2 += s2[i]
+		a3 += s3[i]
+	}
+	cols := &h.cols
+	k := 0
+	emit := func(r float64) {
+		o0[k] = float32(float64(a0) * r)
+		o1[k] = float32(float64(a1) * r)
+		o2[k] = float32(float64(a2) * r)
+		o3[k] = float32(float64(a3) * r)
+		k++
+	}
+	o := 0
+	for ; o < p2; o++ {
+		j := o + half - 1
+		a0 += s0[j]
+		a1 += s1[j]
+		a2 += s2[j]
+		a3 += s3[j]
+		for k < pdqGridSide && cols[k] == o {
+			emit(rcp[o+half])
+		}
+	}
+	r := rcp[full]
+	// The bulk of the row: between two sampled columns the loop has no
+	// branch but its bound. Every sampled column below p2 has been emitted,
+	// so cols[k] >= o here.
+	for o < p3 {
+		stop := p3
+		if k < pdqGridSide && cols[k] < stop {
+			stop = cols[k]
+		}
+		lo, hi := o+half-1, stop+half-1
+		add0, add1, add2, add3 := s0[lo:hi], s1[lo:hi], s2[lo:hi], s3[lo:hi]
+		sub0, sub1, sub2, sub3 := s0[o-p2:stop-p2], s1[o-p2:stop-p2], s2[o-p2:stop-p2], s3[o-p2:stop-p2]
+		m := len(add0)
+		add1, add2, add3 = add1[:m], add2[:m], add3[:m]
+		sub0, sub1, sub2, sub3 = sub0[:m], sub1[:m], sub2[:m], sub3[:m]
+		for i := range add0 {
+			a0 += add0[i]
+			a1 += add1[i]
+			a2 += add2[i]
+			a3 += add3[i]
+			a0 -= sub0[i]
+			a1 -= sub1[i]
+			a2 -= sub2[i]
+			a3 -= sub3[i]
+		}
+		o = stop
+		if o == p3 {
+			break
+		}
+		// o is a sampled column: step onto it and emit.
+		j := o + half - 1
+		a0 += s0[j]
+		a1 += s1[j]
+		a2 += s2[j]
+		a3 += s3[j]
+		j = o - p2
+		a0 -= s0[j]
+		a1 -= s1[j]
+		a2 -= s2[j]
+		a3 -= s3[j]
+		for k < pdqGridSide && cols[k] == o {
+			emit(r)
+		}
+		o++
+	}
+	for ; o < n; o++ {
+		j := o - p2
+		a0 -= s0[j]
+		a1 -= s1[j]
+		a2 -= s2[j]
+		a3 -= s3[j]
+		for k < pdqGridSide && cols[k] == o {
+			emit(rcp[n-o+full-half])
+		}
+	}
+}
+
+// secondColPass runs the second column pass down the 64 sampled columns
+// kept by the second row pass and stores the sampled rows in h.grid.
+func (h *PDQHasher) secondColPass() {
+	cb := &h.colBox
+	n := h.height
+	r2 := h.r2[:n*pdqGridSide]
+	var sum [pdqGridSide]float32
+	row := func(y int) []float32 { return r2[y*pdqGridSide : (y+1)*pdqGridSide] }
+	for y := range cb.half - 1 {
+		for i, v := range row(y) {
+			sum[i] += v
+		}
+	}
+	k := 0
+	for o := range n {
+		ri := o + cb.half - 1
+		li := o - cb.p2
+		if ri < n {
+			for i, v := range row(ri) {
+				sum[i] += v
+			}
+		}
+		if li >= 0 {
+			for i, v := range row(li) {
+				sum[i] -= v
+			}
+		}
+		for k < pdqGridSide && h.rows[k] == o {
+			r := h.rcp[cb.count(o)]
+			g := h.grid[k*pdqGridSide : (k+1)*pdqGridSide]
+			for i, v := range sum {
+				g[i] = float32(float64(v) * r)
+			}
+			k++
+		}
+	}
+}
+
+// hashGrid finishes a hash from h.grid.
+func (h *PDQHasher) hashGrid() (Hash, int) {
+	q := pdqQuality(&h.grid)
+	h.dct64To16()
+	return Hash{Algorithm: PDQ, Code: h.bits(&h.dct)}, q
+}
+
+func (h *PDQHasher) hashGridDihedral() ([8]Hash, int, error) {
+	q := pdqQuality(&h.grid)
+	h.dct64To16()
+	var hs [8]Hash
+	for d := range hs {
+		hs[d].Algorithm = PDQ
+		if d == int(DihedralOriginal) {
+			hs[d].Code = h.bits(&h.dct)
+			continue
+		}
+		dihedralDCT(Dihedral(d), &h.dct, &h.aux)
+		hs[d].Code = h.bits(&h.aux)
+	}
+	return hs, q, nil
+}
+
+// pdqQuality is the reference's image-domain quality metric: the sum of
+// the absolute vertical and horizontal steps of the grid, each scaled to
+// 0..100 and truncated in float32 arithmetic as the reference does, over 90
+// and capped at 100.
+func pdqQuality(g *PDQGrid) int {
+	sum := 0
+	for i := range pdqGridSide - 1 {
+		a := g[i*pdqGridSide : (i+1)*pdqGridSide]
+		b := g[(i+1)*pdqGridSide : (i+2)*pdqGridSide]
+		for j := range a {
+			d := int32(((a[j] - b[j]) * 100) / 255)
+			sum += int(abs32(d))
+		}
+	}
+	for i := range pdqGridSide {
+		a := g[i*pdqGridSide : (i+1)*pdqGridSide]
+		for j := range pdqGridSide - 1 {
+			d := int32(((a[j] - a[j+1]) * 100) / 255)
+			sum += int(abs32(d))
+		}
+	}
+	return min(sum/90, 100)
+}
+
+func abs32(v int32) int32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// dct64To16 computes the 16x16 block of DCT coefficients 1..16 x 1..16 of
+// h.grid as D * A * Dt, each product accumulated in float32 in the
+// reference's order (k from 0 to 63). The loops run k outermost so that the
+// inner loop is a contiguous multiply-add over independent outputs; the
+// explicit float32 conversions forbid fused multiply-adds, which would
+// round differently from the reference.
+func (h *PDQHasher) dct64To16() {
+	a := &h.grid
+	t := &h.t
+	d := &pdqDCTMatrix
+	for i := range pdqDCTSide {
+		ti := t[i*pdqGridSide : (i+1)*pdqGridSide]
+		clear(ti)
+		di := d[i*pdqGridSide : (i+1)*pdqGridSide]
+		for k := 0; k < pdqGridSide; k += 4 {
+			c0, c1, c2, c3 := di[k], di[k+1], di[k+2], di[k+3]
+			a0 := a[k*pdqGridSide : (k+1)*pdqGridSide]
+			a1 := a[(k+1)*pdqGridSide : (k+2)*pdqGridSide]
+			a2 := a[(k+2)*pdqGridSide : (k+3)*pdqGridSide]
+			a3 := a[(k+3)*pdqGridSide : (k+4)*pdqGridSide]
+			for j := range ti {
+				s := ti[j] + float32(c0*a0[j])
+				s += float32(c1 * a1[j])
+				s += float32(c2 * a2[j])
+				s += float32(c3 * a3[j])
+				ti[j] = s
+			}
+		}
+	}
+	b := &h.dct
+	dt := &pdqDCTMatrixT
+	for i := range pdqDCTSide {
+		bi := b[i*pdqDCTSide : (i+1)*pdqDCTSide]
+		clear(bi)
+		ti := t[i*pdqGridSide : (i+1)*pdqGridSide]
+		for k := 0; k < pdqGridSide; k += 4 {
+			c0, c1, c2, c3 := ti[k], ti[k+1], ti[k+2], ti[k+3]
+			d0 := dt[k*pdqDCTSide : (k+1)*pdqDCTSide]
+			d1 := dt[(k+1)*pdqDCTSide : (k+2)*pdqDCTSide]
+			d2 := dt[(k+2)*pdqDCTSide : (k+3)*pdqDCTSide]
+			d3 := dt[(k+3)*pdqDCTSide : (k+4)*pdqDCTSide]
+			for j := range bi {
+				s := bi[j] + float32(c0*d0[j])
+				s += float32(c1 * d1[j])
+				s += float32(c2 * d2[j])
+				s += float32(c3 * d3[j])
+				bi[j] = s
+			}
+		}
+	}
+}
+
+// bits thresholds a 16x16 coefficient block at its median: bit i*16+j is
+// set when coefficient (i, j) is greater than the median. In the
+// reference's hex form bit k is bit k of the 256-bit number the 64 hex
+// digits spell, so it lands in Code[3-k/64] at position k%64.
+func (h *PDQHasher) bits(c *[pdqDCTSide * pdqDCTSide]float32) Code {
+	med := median256(c, &h.sel)
+	var code Code
+	for k, v := range c {
+		if v > med {
+			code[3-(k>>6)] |= 1 << (k & 63)
+		}
+	}
+	return code
+}
+
+// median256 returns the value the reference's Torben median returns for
+// 256 values: the 128th smallest ((n+1)/2-th, counting from one). It
+// selects in a copy with quickselect.
+func median256(c *[256]float32, scratch *[256]float32) float32 {
+	*scratch = *c
+	a := scratch[:]
+	const k = 127
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		// Median of three as pivot keeps sorted input from degrading.
+		mid := int(uint(lo+hi) >> 1)
+		if a[mid] < a[lo] {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi] < a[lo] {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if a[hi] < a[mid] {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		pivot := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < pivot {
+				i++
+			}
+			for a[j] > pivot {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
+}
