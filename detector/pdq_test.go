@@ -380,14 +380,78 @@ func libjpegLuma(y, cb, cr int32) float32 {
 	return luma(c(r), c(g), c(b))
 }
 
-// TestPDQDivisionByReciprocal backs the claim in boxWindow: for normal
-// float32 x and window sizes n, float32(float64(x) * (1/n)) is the float32 quotient.
-func TestPDQDivisionByReciprocal(t *testing.T) {
+// TestPDQKernels holds the dispatched kernels (SSE2 on amd64) to their Go
+// versions, bit for bit, over lengths that exercise the vector loops and
+// their tails.
+func TestPDQKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
+	randFloats := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = r.Float32()*300 - 20
+		}
+		return s
+	}
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return len(a) == len(b)
+	}
+	for n := range 70 {
+		div := float32(1 + r.IntN(40))
+
+		add, sub := make([]byte, n), make([]byte, n)
+		for i := range add {
+			add[i], sub[i] = uint8(r.IntN(256)), uint8(r.IntN(256))
+		}
+		sum0 := int32(r.IntN(10000))
+		got, want := make([]float32, n), make([]float32, n)
+		gs := boxBytesBulk(got, add, sub, sum0, div)
+		ws := boxBytesBulkGo(want, add, sub, sum0, div)
+		if gs != ws || !same(got, want) {
+			t.Fatalf("boxBytesBulk n=%d: sum %d vs %d, out %v vs %v", n, gs, ws, got, want)
+		}
+
+		var rows [8][]float32
+		for i := range rows {
+			rows[i] = randFloats(n)
+		}
+		sumA := randFloats(n)
+		sumB := slices.Clone(sumA)
+		outA, outB := make([]float32, 4*n), make([]float32, 4*n)
+		colBlock4(sumA, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7], outA, div)
+		colBlock4Go(sumB, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7], outB, div)
+		if !same(sumA, sumB) || !same(outA, outB) {
+			t.Fatalf("colBlock4 n=%d differs from Go", n)
+		}
+
+		group := pdqLanes * (n + 3)
+		v := randFloats(4*group + 8)
+		var accA [pdqRowBlock]float32
+		for i := range accA {
+			accA[i] = r.Float32() * 1000
+		}
+		accB := accA
+		rowBulk16(&accA, v[4:], v, group, n)
+		rowBulk16Go(&accB, v[4:], v, group, n)
+		if accA != accB {
+			t.Fatalf("rowBulk16 n=%d: %v vs %v", n, accA, accB)
+		}
+	}
+}
+
+// TestPDQDivisionByReciprocal backs the claim in boxBytesBulkGo: for
+// normal float32 x and window sizes n, float32(float64(x) * (1/n)) is the
+// float32 quotient.
+func TestPDQDivisionByReciprocal(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
 	for n := 1; n <= 1200; n++ {
 		rcp := 1 / float64(n)
 		fn := float32(n)
-		for range 2000 {
+		for range 500 {
 			var x float32
 			switch r.IntN(3) {
 			case 0: // a sum of 8-bit samples
