@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"os"
+	"strings"
 
 	// The still-image formats the node reads. Registering them is the only
 	// effect of these imports.
@@ -59,14 +60,14 @@ func DecodeImage(r io.Reader, maxPixels int) (img image.Image, format string, er
 		if errors.Is(err, image.ErrFormat) {
 			return nil, "", fmt.Errorf("%w (known: png, jpeg, gif, bmp, tiff, webp)", ErrUnsupportedFormat)
 		}
-		return nil, format, fmt.Errorf("%w: %s header: %w", ErrBadImage, formatName(format), err)
+		return nil, format, fmt.Errorf("%w: %s header: %w", ErrBadImage, formatName(format), trimFormat(err, format))
 	}
 	if err := checkPixels(cfg.Width, cfg.Height, maxPixels, format); err != nil {
 		return nil, format, err
 	}
 	img, _, err = image.Decode(io.MultiReader(&head, r))
 	if err != nil {
-		return nil, format, fmt.Errorf("%w: %s: %w", ErrBadImage, format, err)
+		return nil, format, fmt.Errorf("%w: %s: %w", ErrBadImage, format, trimFormat(err, format))
 	}
 	// A decoder sizes its image from the header it just checked, but do
 	// not rely on it.
@@ -102,6 +103,24 @@ func checkPixels(w, h, maxPixels int, format string) error {
 	}
 	return nil
 }
+
+// trimFormat drops the "png: " a decoder starts its messages with, which
+// the wrapping message already gives, and keeps the error chain.
+func trimFormat(err error, format string) error {
+	msg := err.Error()
+	if format == "" || !strings.HasPrefix(msg, format+": ") {
+		return err
+	}
+	return &trimmedError{msg: strings.TrimPrefix(msg, format+": "), err: err}
+}
+
+type trimmedError struct {
+	msg string
+	err error
+}
+
+func (e *trimmedError) Error() string { return e.msg }
+func (e *trimmedError) Unwrap() error { return e.err }
 
 func formatName(f string) string {
 	if f == "" {

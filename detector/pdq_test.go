@@ -733,3 +733,51 @@ func TestDihedralString(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPDQPlane hashes planes of arbitrary geometry and content: nothing
+// may panic, a plane that does not fit its buffer must be refused, and what
+// is hashed must match the plain transcription of the reference.
+func FuzzPDQPlane(f *testing.F) {
+	f.Add([]byte("a small picture of bytes, repeated"), uint16(5), uint16(5), uint16(6))
+	f.Add(make([]byte, 64*64), uint16(64), uint16(64), uint16(64))
+	f.Add(make([]byte, 300), uint16(150), uint16(2), uint16(150))
+	h := NewPDQHasher()
+	f.Fuzz(func(t *testing.T, seed []byte, w, ht, stride uint16) {
+		if len(seed) == 0 {
+			return
+		}
+		w, ht = w%400, ht%400
+		// Grow the seed to fill the plane, so that most inputs are valid.
+		n := int(ht)*int(stride) + int(w)
+		if n > 1<<20 {
+			return
+		}
+		pix := make([]byte, n)
+		for i := range pix {
+			pix[i] = seed[i%len(seed)] + byte(i/len(seed))
+		}
+		p := Plane{Pix: pix, Width: int(w), Height: int(ht), Stride: int(stride)}
+		hash, q, err := h.HashPlane(p)
+		valid := p.Validate() == nil
+		if !valid {
+			if err == nil {
+				t.Fatalf("invalid plane %dx%d stride %d over %d bytes hashed", w, ht, stride, len(pix))
+			}
+			return
+		}
+		if w < pdqMinDim || ht < pdqMinDim {
+			if !errors.Is(err, ErrImageTooSmall) || hash.Code != (Code{}) || q != 0 {
+				t.Fatalf("%dx%d: %s %d %v", w, ht, hash, q, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := naiveGrid(planeLuma(p), int(w), int(ht))
+		code, wq := naiveHash(&g)
+		if hash.Code != code || q != wq {
+			t.Fatalf("%dx%d stride %d: %s q %d, reference %s q %d", w, ht, stride, hash, q, Hash{PDQ, code}, wq)
+		}
+	})
+}
