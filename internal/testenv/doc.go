@@ -1,0 +1,11 @@
+// Package testenv finds the shared conformance data that tests read in place.
+//
+// The data (Meta's public PDQ and vPDQ test images, videos and expected
+// hashes) is not part of the repository: it lives beside it, at
+// <module root>/../shared/anchors. A test that needs it fails when CI=true
+// and the data is missing, so a CI run can never pass by skipping, and skips
+// otherwise, so a developer without the data can still run the rest.
+//
+// This package imports nothing from the project so that every package's
+// tests can use it.
+package testenv
