@@ -7,21 +7,15 @@ import (
 
 // PDQ follows Meta's reference implementation (facebook/ThreatExchange,
 // pdq/cpp/hashing/pdqhashing.cpp and pdq/cpp/downscaling/downscaling.cpp)
-// operation for operation where the result depends on it: the float32 luma,
-// the two X,Y passes of Jarosz box filters with the reference's window sizes
-// and its running-sum order, the decimation to 64x64 at pixel centres, the
-// 16x64 DCT matrix and its summation order, the quality metric and the
-// median threshold. Fed the same pixels as the C++ reference, HashPlane and
-// HashImage give the same hash, bit for bit; the conformance tests hold this
-// against the reference's published hashes.
-//
-// What differs is how the work is scheduled: the reference keeps two float
-// copies of the whole image and runs four full passes over them. Here the
-// first row pass is computed on demand into a ring of rows, the first column
-// pass is streamed out of that ring, and the second row and column passes
-// are only evaluated at the 64 sampled columns and rows (the running sums
-// still visit every pixel, in the reference's order, so the values are the
-// same). Everything stays in cache and nothing is allocated per frame.
+// operation for operation wherever the result depends on it: the float32
+// luma, the two X,Y passes of Jarosz box filters with the reference's window
+// sizes and running-sum order, the decimation to 64x64 at pixel centres,
+// the 16x64 DCT matrix and its summation order, the quality metric and the
+// median threshold. Fed the same pixels as the reference, it gives the same
+// hash and quality. The tests hold the scheduled filter (pdq_filter.go) to a
+// plain transcription of the reference bit for bit, and the hashes to the
+// reference's published ones; what differs there comes from decoding (Go's
+// JPEG IDCT is not libjpeg's).
 
 const (
 	// pdqMinDim is the smallest width or height the reference hashes; below

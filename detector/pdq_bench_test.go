@@ -100,3 +100,21 @@ func BenchmarkCodeDistance(b *testing.B) {
 		b.Fatal(sink)
 	}
 }
+
+// BenchmarkPDQRGB24_720p: PDQ of a packed RGB24 frame at 1280x720 through
+// the float luma path, what sampler/vpdq does per video frame. No hard
+// goal; it bounds how fast `vigil hash video` can go besides decoding.
+func BenchmarkPDQRGB24_720p(b *testing.B) {
+	p := benchPlane(1280, 720)
+	rgb := make([]byte, 3*len(p.Pix))
+	for i, v := range p.Pix {
+		rgb[3*i], rgb[3*i+1], rgb[3*i+2] = v, 255-v, v/2
+	}
+	h := NewPDQHasher()
+	h.HashRGB24(rgb, 1280, 720, 3*1280)
+	b.SetBytes(int64(len(rgb)))
+	b.ReportAllocs()
+	for b.Loop() {
+		h.HashRGB24(rgb, 1280, 720, 3*1280)
+	}
+}

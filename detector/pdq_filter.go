@@ -69,6 +69,10 @@ func (h *PDQHasher) downsample(w, ht int) {
 	rowOf := func(y int) []float32 { return ring[(y%ringRows)*w : (y%ringRows+1)*w] }
 	next := 0 // next row of the first row pass to compute
 	pullTo := func(y int) {
+		// Float sources run four rows at once, see boxRowFloat4.
+		for ; h.src != srcPlane && next+3 <= y; next += 4 {
+			h.firstPass4(next, rowOf(next), rowOf(next+1), rowOf(next+2), rowOf(next+3))
+		}
 		for ; next <= y; next++ {
 			h.firstPass(next, rowOf(next))
 		}
@@ -128,7 +132,7 @@ func (h *PDQHasher) setup(w, ht int) {
 	h.c1 = grow(h.c1, pdqRowBlock*w)
 	h.r2 = grow(h.r2, ht*pdqGridSide)
 	if h.src != srcPlane {
-		h.rowBuf = grow(h.rowBuf, w)
+		h.rowBuf = grow(h.rowBuf, 4*w)
 	}
 }
 
@@ -146,12 +150,28 @@ func (h *PDQHasher) firstPass(y int, dst []float32) {
 		p := &h.plane
 		boxRowBytes(dst, p.Pix[y*p.Stride:y*p.Stride+p.Width], &h.rowBox)
 	case srcRGB:
-		h.rgb.luma(y, h.rowBuf)
+		h.rgb.luma(y, h.rowBuf[:h.width])
 		boxRowFloat(dst, h.rowBuf, &h.rowBox)
 	case srcImage:
-		h.img.luma(y, h.rowBuf)
+		h.img.luma(y, h.rowBuf[:h.width])
 		boxRowFloat(dst, h.rowBuf, &h.rowBox)
 	}
+}
+
+// firstPass4 computes rows y..y+3 of the first row pass from a float
+// source.
+func (h *PDQHasher) firstPass4(y int, d0, d1, d2, d3 []float32) {
+	w := h.width
+	var src [4][]float32
+	for k := range src {
+		src[k] = h.rowBuf[k*w : (k+1)*w]
+		if h.src == srcRGB {
+			h.rgb.luma(y+k, src[k])
+		} else {
+			h.img.luma(y+k, src[k])
+		}
+	}
+	boxRowFloat4(d0, d1, d2, d3, src[0], src[1], src[2], src[3], &h.rowBox)
 }
 
 // boxRowBytes is the reference's box filter over a row of 8-bit luma. The
@@ -222,6 +242,54 @@ func boxRowFloat(dst, src []float32, b *boxWindow) {
 	for o = p3; o < n; o++ {
 		sum -= src[o-p2]
 		dst[o] = sum / b.count(o)
+	}
+}
+
+// boxRowFloat4 is boxRowFloat over four rows at once: each row's running
+// sum is a serial chain of float additions, and four independent chains
+// keep the FPU busy where one leaves it waiting.
+func boxRowFloat4(d0, d1, d2, d3, s0, s1, s2, s3 []float32, b *boxWindow) {
+	n, half, p2, p3 := b.n, b.half, b.p2, b.p3
+	d0, d1, d2, d3 = d0[:n], d1[:n], d2[:n], d3[:n]
+	s0, s1, s2, s3 = s0[:n], s1[:n], s2[:n], s3[:n]
+	var a0, a1, a2, a3 float32
+	for i := range half - 1 {
+		a0 += s0[i]
+		a1 += s1[i]
+		a2 += s2[i]
+		a3 += s3[i]
+	}
+	o := 0
+	for ; o < p2; o++ {
+		j := o + half - 1
+		a0 += s0[j]
+		a1 += s1[j]
+		a2 += s2[j]
+		a3 += s3[j]
+		div := b.count(o)
+		d0[o], d1[o], d2[o], d3[o] = a0/div, a1/div, a2/div, a3/div
+	}
+	r := 1 / float64(b.full) // see boxBytesBulkGo on this division
+	for ; o < p3; o++ {
+		j, k := o+half-1, o-p2
+		a0 += s0[j]
+		a1 += s1[j]
+		a2 += s2[j]
+		a3 += s3[j]
+		a0 -= s0[k]
+		a1 -= s1[k]
+		a2 -= s2[k]
+		a3 -= s3[k]
+		d0[o], d1[o], d2[o], d3[o] = float32(float64(a0)*r), float32(float64(a1)*r), float32(float64(a2)*r), float32(float64(a3)*r)
+	}
+	for ; o < n; o++ {
+		k := o - p2
+		a0 -= s0[k]
+		a1 -= s1[k]
+		a2 -= s2[k]
+		a3 -= s3[k]
+		div := b.count(o)
+		d0[o], d1[o], d2[o], d3[o] = a0/div, a1/div, a2/div, a3/div
 	}
 }
 
