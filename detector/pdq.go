@@ -286,81 +286,74 @@ func (h *PDQHasher) hashGridDihedral() ([8]Hash, int, error) {
 // 0..100 and truncated in float32 arithmetic as the reference does, over 90
 // and capped at 100.
 func pdqQuality(g *PDQGrid) int {
-	sum := 0
-	for i := range pdqGridSide - 1 {
-		a := g[i*pdqGridSide : (i+1)*pdqGridSide]
-		b := g[(i+1)*pdqGridSide : (i+2)*pdqGridSide]
-		for j := range a {
-			d := int32(((a[j] - b[j]) * 100) / 255)
-			sum += int(abs32(d))
-		}
-	}
-	for i := range pdqGridSide {
-		a := g[i*pdqGridSide : (i+1)*pdqGridSide]
-		for j := range pdqGridSide - 1 {
-			d := int32(((a[j] - a[j+1]) * 100) / 255)
-			sum += int(abs32(d))
-		}
+	const n = pdqGridSide
+	// Vertical steps: every pixel against the one below it.
+	sum := gradSum(g[:(n-1)*n], g[n:])
+	// Horizontal steps: every pixel against the next one, taken over the
+	// whole grid as one line and without the pairs that straddle two rows.
+	sum += gradSum(g[:n*n-1], g[1:])
+	for i := n - 1; i < n*n-1; i += n {
+		sum -= gradSumGo(g[i:i+1], g[i+1:i+2])
 	}
 	return min(sum/90, 100)
 }
 
-func abs32(v int32) int32 {
-	if v < 0 {
-		return -v
+// gradSumGo is gradSum in Go.
+func gradSumGo(a, b []float32) int {
+	b = b[:len(a)]
+	sum := 0
+	for j := range a {
+		d := int32(((a[j] - b[j]) * 100) / 255)
+		if d < 0 {
+			d = -d
+		}
+		sum += int(d)
 	}
-	return v
+	return sum
 }
 
 // dct64To16 computes the 16x16 block of DCT coefficients 1..16 x 1..16 of
 // h.grid as D * A * Dt, each product accumulated in float32 in the
 // reference's order (k from 0 to 63). The loops run k outermost so that the
-// inner loop is a contiguous multiply-add over independent outputs; the
-// explicit float32 conversions forbid fused multiply-adds, which would
-// round differently from the reference.
+// inner loop is a multiply-add over independent outputs, four steps of k at
+// a time (axpy4).
 func (h *PDQHasher) dct64To16() {
+	const n, m = pdqGridSide, pdqDCTSide
 	a := &h.grid
 	t := &h.t
 	d := &pdqDCTMatrix
-	for i := range pdqDCTSide {
-		ti := t[i*pdqGridSide : (i+1)*pdqGridSide]
+	for i := range m {
+		ti := t[i*n : (i+1)*n]
 		clear(ti)
-		di := d[i*pdqGridSide : (i+1)*pdqGridSide]
-		for k := 0; k < pdqGridSide; k += 4 {
-			c0, c1, c2, c3 := di[k], di[k+1], di[k+2], di[k+3]
-			a0 := a[k*pdqGridSide : (k+1)*pdqGridSide]
-			a1 := a[(k+1)*pdqGridSide : (k+2)*pdqGridSide]
-			a2 := a[(k+2)*pdqGridSide : (k+3)*pdqGridSide]
-			a3 := a[(k+3)*pdqGridSide : (k+4)*pdqGridSide]
-			for j := range ti {
-				s := ti[j] + float32(c0*a0[j])
-				s += float32(c1 * a1[j])
-				s += float32(c2 * a2[j])
-				s += float32(c3 * a3[j])
-				ti[j] = s
-			}
+		for k := 0; k < n; k += 4 {
+			c := (*[4]float32)(d[i*n+k : i*n+k+4])
+			axpy4(ti, a[k*n:(k+1)*n], a[(k+1)*n:(k+2)*n], a[(k+2)*n:(k+3)*n], a[(k+3)*n:(k+4)*n], c)
 		}
 	}
 	b := &h.dct
 	dt := &pdqDCTMatrixT
-	for i := range pdqDCTSide {
-		bi := b[i*pdqDCTSide : (i+1)*pdqDCTSide]
+	for i := range m {
+		bi := b[i*m : (i+1)*m]
 		clear(bi)
-		ti := t[i*pdqGridSide : (i+1)*pdqGridSide]
-		for k := 0; k < pdqGridSide; k += 4 {
-			c0, c1, c2, c3 := ti[k], ti[k+1], ti[k+2], ti[k+3]
-			d0 := dt[k*pdqDCTSide : (k+1)*pdqDCTSide]
-			d1 := dt[(k+1)*pdqDCTSide : (k+2)*pdqDCTSide]
-			d2 := dt[(k+2)*pdqDCTSide : (k+3)*pdqDCTSide]
-			d3 := dt[(k+3)*pdqDCTSide : (k+4)*pdqDCTSide]
-			for j := range bi {
-				s := bi[j] + float32(c0*d0[j])
-				s += float32(c1 * d1[j])
-				s += float32(c2 * d2[j])
-				s += float32(c3 * d3[j])
-				bi[j] = s
-			}
+		for k := 0; k < n; k += 4 {
+			c := (*[4]float32)(t[i*n+k : i*n+k+4])
+			axpy4(bi, dt[k*m:(k+1)*m], dt[(k+1)*m:(k+2)*m], dt[(k+2)*m:(k+3)*m], dt[(k+3)*m:(k+4)*m], c)
 		}
+	}
+}
+
+// axpy4Go is axpy4 in Go; the explicit float32 conversions forbid fused
+// multiply-adds, which would round differently from the reference.
+func axpy4Go(t, a0, a1, a2, a3 []float32, c *[4]float32) {
+	n := len(t)
+	a0, a1, a2, a3 = a0[:n], a1[:n], a2[:n], a3[:n]
+	c0, c1, c2, c3 := c[0], c[1], c[2], c[3]
+	for j := range t {
+		s := t[j] + float32(c0*a0[j])
+		s += float32(c1 * a1[j])
+		s += float32(c2 * a2[j])
+		s += float32(c3 * a3[j])
+		t[j] = s
 	}
 }
 

@@ -51,3 +51,33 @@ func rowBulk16(acc *[pdqRowBlock]float32, add, sub []float32, group, n int) {
 	_, _ = add[last], sub[last]
 	rowBulk16SSE2(acc, &add[0], &sub[0], 4*group, n)
 }
+
+//go:noescape
+func axpy4SSE2(t, a0, a1, a2, a3 *float32, c *[4]float32, n int)
+
+// axpy4 does t[j] = (((t[j] + c0*a0[j]) + c1*a1[j]) + c2*a2[j]) + c3*a3[j]
+// for every j, rounding each product and sum to float32.
+func axpy4(t, a0, a1, a2, a3 []float32, c *[4]float32) {
+	n := len(t) &^ 3
+	if n > 0 {
+		_, _, _, _ = a0[n-1], a1[n-1], a2[n-1], a3[n-1]
+		axpy4SSE2(&t[0], &a0[0], &a1[0], &a2[0], &a3[0], c, n)
+	}
+	if n < len(t) {
+		axpy4Go(t[n:], a0[n:], a1[n:], a2[n:], a3[n:], c)
+	}
+}
+
+//go:noescape
+func gradSumSSE2(a, b *float32, n int) int64
+
+// gradSum is the sum over j of |int32(((a[j] - b[j]) * 100) / 255)|.
+func gradSum(a, b []float32) int {
+	n := len(a) &^ 3
+	sum := 0
+	if n > 0 {
+		_ = b[n-1]
+		sum = int(gradSumSSE2(&a[0], &b[0], n))
+	}
+	return sum + gradSumGo(a[n:], b[n:])
+}

@@ -216,3 +216,99 @@ rowdone:
 	MOVUPS X2, 32(DI)
 	MOVUPS X3, 48(DI)
 	RET
+
+// func axpy4SSE2(t, a0, a1, a2, a3 *float32, c *[4]float32, n int)
+//
+// n is a multiple of 4. For j in [0, n):
+// t[j] = (((t[j] + c0*a0[j]) + c1*a1[j]) + c2*a2[j]) + c3*a3[j],
+// each product and sum rounded to float32 (no fused multiply-add): four
+// steps of the DCT's sums in the reference's order, four outputs at once.
+TEXT ·axpy4SSE2(SB), NOSPLIT, $0-56
+	MOVQ  t+0(FP), DI
+	MOVQ  a0+8(FP), SI
+	MOVQ  a1+16(FP), BX
+	MOVQ  a2+24(FP), R8
+	MOVQ  a3+32(FP), R9
+	MOVQ  c+40(FP), DX
+	MOVQ  n+48(FP), CX
+	MOVSS 0(DX), X4
+	SHUFPS $0x00, X4, X4
+	MOVSS 4(DX), X5
+	SHUFPS $0x00, X5, X5
+	MOVSS 8(DX), X6
+	SHUFPS $0x00, X6, X6
+	MOVSS 12(DX), X7
+	SHUFPS $0x00, X7, X7
+	XORQ  AX, AX
+	SHRQ  $2, CX
+	JZ    axpydone
+
+axpyloop:
+	MOVUPS (DI)(AX*1), X0
+	MOVUPS (SI)(AX*1), X1
+	MULPS X4, X1
+	ADDPS X1, X0
+	MOVUPS (BX)(AX*1), X1
+	MULPS X5, X1
+	ADDPS X1, X0
+	MOVUPS (R8)(AX*1), X1
+	MULPS X6, X1
+	ADDPS X1, X0
+	MOVUPS (R9)(AX*1), X1
+	MULPS X7, X1
+	ADDPS X1, X0
+	MOVUPS X0, (DI)(AX*1)
+	ADDQ  $16, AX
+	DECQ  CX
+	JNZ   axpyloop
+
+axpydone:
+	RET
+
+DATA gradConsts<>+0(SB)/4, $100.0
+DATA gradConsts<>+4(SB)/4, $255.0
+GLOBL gradConsts<>(SB), RODATA|NOPTR, $8
+
+// func gradSumSSE2(a, b *float32, n int) int64
+//
+// n is a multiple of 4. Returns the sum over j in [0, n) of
+// |int32(((a[j] - b[j]) * 100) / 255)|, the float32 operations and the
+// truncation of the reference's quality metric, four at a time.
+TEXT ·gradSumSSE2(SB), NOSPLIT, $0-32
+	MOVQ  a+0(FP), SI
+	MOVQ  b+8(FP), DX
+	MOVQ  n+16(FP), CX
+	MOVSS gradConsts<>+0(SB), X6
+	SHUFPS $0x00, X6, X6
+	MOVSS gradConsts<>+4(SB), X7
+	SHUFPS $0x00, X7, X7
+	PXOR  X5, X5          // four int32 partial sums
+	XORQ  AX, AX
+	SHRQ  $2, CX
+	JZ    graddone
+
+gradloop:
+	MOVUPS (SI)(AX*1), X0
+	MOVUPS (DX)(AX*1), X1
+	SUBPS X1, X0
+	MULPS X6, X0
+	DIVPS X7, X0
+	CVTTPS2PL X0, X0      // truncate toward zero
+	MOVO  X0, X1
+	PSRAL $31, X1         // 0 or -1
+	PXOR  X1, X0
+	PSUBL X1, X0          // absolute value
+	PADDL X0, X5
+	ADDQ  $16, AX
+	DECQ  CX
+	JNZ   gradloop
+
+graddone:
+	PSHUFD $0x4e, X5, X0
+	PADDL X0, X5
+	PSHUFD $0xb1, X5, X0
+	PADDL X0, X5
+	MOVL  X5, AX
+	MOVLQSX AX, AX
+	MOVQ  AX, ret+24(FP)
+	RET

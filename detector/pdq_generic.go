@@ -22,3 +22,14 @@ func colBlock4(sum, a0, a1, a2, a3, b0, b1, b2, b3, out []float32, div float32) 
 func rowBulk16(acc *[pdqRowBlock]float32, add, sub []float32, group, n int) {
 	rowBulk16Go(acc, add, sub, group, n)
 }
+
+// axpy4 does t[j] = (((t[j] + c0*a0[j]) + c1*a1[j]) + c2*a2[j]) + c3*a3[j]
+// for every j, rounding each product and sum to float32.
+func axpy4(t, a0, a1, a2, a3 []float32, c *[4]float32) {
+	axpy4Go(t, a0, a1, a2, a3, c)
+}
+
+// gradSum is the sum over j of |int32(((a[j] - b[j]) * 100) / 255)|.
+func gradSum(a, b []float32) int {
+	return gradSumGo(a, b)
+}

@@ -102,7 +102,26 @@ func naiveHash(g *PDQGrid) (Code, int) {
 			b[i*16+j] = s
 		}
 	}
-	return naiveBits(&b), pdqQuality(g)
+	return naiveBits(&b), naiveQuality(g)
+}
+
+func naiveQuality(g *PDQGrid) int {
+	sum := 0
+	step := func(u, v float32) {
+		d := int(((u - v) * 100) / 255)
+		sum += max(d, -d)
+	}
+	for i := range 63 {
+		for j := range 64 {
+			step(g[i*64+j], g[(i+1)*64+j])
+		}
+	}
+	for i := range 64 {
+		for j := range 63 {
+			step(g[i*64+j], g[i*64+j+1])
+		}
+	}
+	return min(sum/90, 100)
 }
 
 func naiveBits(b *[256]float32) Code {
@@ -439,6 +458,18 @@ func TestPDQKernels(t *testing.T) {
 		rowBulk16Go(&accB, v[4:], v, group, n)
 		if accA != accB {
 			t.Fatalf("rowBulk16 n=%d: %v vs %v", n, accA, accB)
+		}
+
+		c := [4]float32{r.Float32() - 0.5, r.Float32() - 0.5, r.Float32() - 0.5, r.Float32() - 0.5}
+		tA := randFloats(n)
+		tB := slices.Clone(tA)
+		axpy4(tA, rows[0], rows[1], rows[2], rows[3], &c)
+		axpy4Go(tB, rows[0], rows[1], rows[2], rows[3], &c)
+		if !same(tA, tB) {
+			t.Fatalf("axpy4 n=%d differs from Go", n)
+		}
+		if a, b := gradSum(rows[4], rows[5]), gradSumGo(rows[4], rows[5]); a != b {
+			t.Fatalf("gradSum n=%d: %d vs %d", n, a, b)
 		}
 	}
 }
