@@ -17,6 +17,13 @@ import (
 // reference's published ones; what differs there comes from decoding (Go's
 // JPEG IDCT is not libjpeg's).
 
+// PDQMaxSide is the longest side, in pixels, the hasher accepts. Its
+// buffers grow with the width (about 150 bytes per column) and the height
+// (256 bytes per row) rather than with the area, which keeps them small for
+// pictures of any usual shape but would let a 13-million-pixel-wide strip
+// ask for gigabytes; 65536 is also JPEG's limit.
+const PDQMaxSide = 1 << 16
+
 const (
 	// pdqMinDim is the smallest width or height the reference hashes; below
 	// it the reference answers an all-zero hash of quality 0.
@@ -142,7 +149,8 @@ const (
 //
 // A plane narrower or shorter than 5 pixels gets the reference's answer, an
 // all-zero hash of quality 0, together with an error wrapping
-// ErrImageTooSmall so that callers do not mistake it for a picture.
+// ErrImageTooSmall so that callers do not mistake it for a picture. A side
+// longer than PDQMaxSide gives ErrImageTooLarge.
 func (h *PDQHasher) HashPlane(p Plane) (Hash, int, error) {
 	if err := h.downsamplePlane(p); err != nil {
 		return Hash{Algorithm: PDQ}, 0, err
@@ -254,6 +262,9 @@ func (h *PDQHasher) downsampleRGB24(pix []byte, width, height, stride int) error
 func checkPDQSize(w, h int) error {
 	if w < pdqMinDim || h < pdqMinDim {
 		return fmt.Errorf("pdq: %w: %dx%d, the reference hashes nothing under %dx%d", ErrImageTooSmall, w, h, pdqMinDim, pdqMinDim)
+	}
+	if w > PDQMaxSide || h > PDQMaxSide {
+		return fmt.Errorf("pdq: %w: %dx%d, a side over %d pixels", ErrImageTooLarge, w, h, PDQMaxSide)
 	}
 	return nil
 }

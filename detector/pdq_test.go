@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -702,6 +703,14 @@ func TestPDQSmallAndBadPlanes(t *testing.T) {
 			t.Errorf("plane %dx%d stride %d over %d bytes: no error", p.Width, p.Height, p.Stride, len(p.Pix))
 		}
 	}
+	long := Plane{Pix: make([]byte, 5*(PDQMaxSide+1)), Width: PDQMaxSide + 1, Height: 5, Stride: PDQMaxSide + 1}
+	if _, _, err := h.HashPlane(long); !errors.Is(err, ErrImageTooLarge) {
+		t.Errorf("%dx5 plane: %v, want ErrImageTooLarge", long.Width, err)
+	}
+	tall := Plane{Pix: make([]byte, 5*(PDQMaxSide+1)), Width: 5, Height: PDQMaxSide + 1, Stride: 5}
+	if _, _, err := h.HashPlane(tall); !errors.Is(err, ErrImageTooLarge) {
+		t.Errorf("5x%d plane: %v, want ErrImageTooLarge", tall.Height, err)
+	}
 	if _, _, err := h.HashRGB24(make([]byte, 20), 5, 5, 15); err == nil {
 		t.Error("short rgb24 buffer: no error")
 	}
@@ -812,4 +821,24 @@ func FuzzPDQPlane(f *testing.F) {
 			t.Fatalf("%dx%d stride %d: %s q %d, reference %s q %d", w, ht, stride, hash, q, Hash{PDQ, code}, wq)
 		}
 	})
+}
+
+// TestPDQMemoryBounded: the hasher's buffers for the most lopsided planes
+// it accepts stay in the tens of megabytes (the reference would take two
+// float copies of the image, 8 bytes a pixel).
+func TestPDQMemoryBounded(t *testing.T) {
+	for _, sz := range [][2]int{{PDQMaxSide, 5}, {5, PDQMaxSide}, {PDQMaxSide, 1024}} {
+		p := Plane{Pix: make([]byte, sz[0]*sz[1]), Width: sz[0], Height: sz[1], Stride: sz[0]}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, _, err := NewPDQHasher().HashPlane(p); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		got := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%dx%d: %d KiB allocated", sz[0], sz[1], got>>10)
+		if got > 32<<20 {
+			t.Errorf("%dx%d: %d MiB allocated", sz[0], sz[1], got>>20)
+		}
+	}
 }
