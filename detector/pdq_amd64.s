@@ -312,3 +312,134 @@ graddone:
 	MOVLQSX AX, AX
 	MOVQ  AX, ret+24(FP)
 	RET
+
+// Eight 7s: the VPERMD index that copies element 7 to every element.
+DATA sevens<>+0(SB)/4, $7
+DATA sevens<>+4(SB)/4, $7
+DATA sevens<>+8(SB)/4, $7
+DATA sevens<>+12(SB)/4, $7
+DATA sevens<>+16(SB)/4, $7
+DATA sevens<>+20(SB)/4, $7
+DATA sevens<>+24(SB)/4, $7
+DATA sevens<>+28(SB)/4, $7
+GLOBL sevens<>(SB), RODATA|NOPTR, $32
+
+// func boxBytesBulkAVX2(out *float32, add, sub *byte, n int, sum int32, div float32) int32
+//
+// boxBytesBulkSSE2 sixteen samples at a time; n is a multiple of 16. The
+// deltas are prefix-summed as int16 within each 128-bit half (eight deltas
+// of at most 255 in magnitude fit), widened to int32, the first half's
+// total carried into the second, and both offset by the running sum.
+TEXT ·boxBytesBulkAVX2(SB), NOSPLIT, $0-44
+	MOVQ  out+0(FP), DI
+	MOVQ  add+8(FP), SI
+	MOVQ  sub+16(FP), DX
+	MOVQ  n+24(FP), CX
+	MOVL  sum+32(FP), AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6           // running sum in all lanes
+	VBROADCASTSS div+36(FP), Y7
+	VMOVDQU sevens<>(SB), Y5
+	SHRQ  $4, CX
+	JZ    avxbytesdone
+
+avxbytesloop:
+	VPMOVZXBW (SI), Y0
+	VPMOVZXBW (DX), Y1
+	VPSUBW Y1, Y0, Y0             // 16 x int16 deltas
+	VPSLLDQ $2, Y0, Y1
+	VPADDW Y1, Y0, Y0
+	VPSLLDQ $4, Y0, Y1
+	VPADDW Y1, Y0, Y0
+	VPSLLDQ $8, Y0, Y1
+	VPADDW Y1, Y0, Y0             // prefix sums within each half
+	VPMOVSXWD X0, Y2              // sums 0..7
+	VEXTRACTI128 $1, Y0, X3
+	VPMOVSXWD X3, Y3              // sums 8..15 of the second half alone
+	VPERMD Y2, Y5, Y4
+	VPADDD Y4, Y3, Y3             // sums 8..15
+	VPERMD Y3, Y5, Y4             // total of the sixteen deltas
+	VPADDD Y6, Y2, Y2
+	VPADDD Y6, Y3, Y3
+	VPADDD Y4, Y6, Y6             // running sum after the sixteen
+	VCVTDQ2PS Y2, Y2
+	VDIVPS Y7, Y2, Y2
+	VMOVUPS Y2, (DI)
+	VCVTDQ2PS Y3, Y3
+	VDIVPS Y7, Y3, Y3
+	VMOVUPS Y3, 32(DI)
+	ADDQ  $16, SI
+	ADDQ  $16, DX
+	ADDQ  $64, DI
+	DECQ  CX
+	JNZ   avxbytesloop
+
+avxbytesdone:
+	VMOVD X6, AX
+	MOVL  AX, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func colBlock4AVX2(sum, a0, a1, a2, a3, b0, b1, b2, b3, out *float32, n int, div float32)
+//
+// colBlock4SSE2 eight columns at a time; n is a multiple of 8. The 4x8
+// block of results is transposed within each 128-bit half, then the halves
+// are regrouped so that the columns come out in order.
+TEXT ·colBlock4AVX2(SB), NOSPLIT, $0-92
+	MOVQ  sum+0(FP), DI
+	MOVQ  a0+8(FP), SI
+	MOVQ  a1+16(FP), BX
+	MOVQ  a2+24(FP), R8
+	MOVQ  a3+32(FP), R9
+	MOVQ  b0+40(FP), R10
+	MOVQ  b1+48(FP), R11
+	MOVQ  b2+56(FP), R12
+	MOVQ  b3+64(FP), R13
+	MOVQ  out+72(FP), DX
+	MOVQ  n+80(FP), CX
+	VBROADCASTSS div+88(FP), Y7
+	XORQ  AX, AX
+	SHRQ  $3, CX
+	JZ    avxcoldone
+
+avxcolloop:
+	VMOVUPS (DI)(AX*1), Y0
+	VADDPS (SI)(AX*1), Y0, Y0
+	VSUBPS (R10)(AX*1), Y0, Y0
+	VDIVPS Y7, Y0, Y2             // row 0
+	VADDPS (BX)(AX*1), Y0, Y0
+	VSUBPS (R11)(AX*1), Y0, Y0
+	VDIVPS Y7, Y0, Y3             // row 1
+	VADDPS (R8)(AX*1), Y0, Y0
+	VSUBPS (R12)(AX*1), Y0, Y0
+	VDIVPS Y7, Y0, Y4             // row 2
+	VADDPS (R9)(AX*1), Y0, Y0
+	VSUBPS (R13)(AX*1), Y0, Y0
+	VDIVPS Y7, Y0, Y5             // row 3
+	VMOVUPS Y0, (DI)(AX*1)
+
+	VUNPCKLPS Y3, Y2, Y8          // r0c0 r1c0 r0c1 r1c1 | same for c4, c5
+	VUNPCKHPS Y3, Y2, Y9          // c2, c3 | c6, c7
+	VUNPCKLPS Y5, Y4, Y10
+	VUNPCKHPS Y5, Y4, Y11
+	VUNPCKLPD Y10, Y8, Y12        // column 0 | column 4
+	VUNPCKHPD Y10, Y8, Y13        // column 1 | column 5
+	VUNPCKLPD Y11, Y9, Y14        // column 2 | column 6
+	VUNPCKHPD Y11, Y9, Y6         // column 3 | column 7
+	VPERM2F128 $0x20, Y13, Y12, Y0
+	VPERM2F128 $0x20, Y6, Y14, Y1
+	VPERM2F128 $0x31, Y13, Y12, Y2
+	VPERM2F128 $0x31, Y6, Y14, Y3
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+
+	ADDQ  $32, AX
+	ADDQ  $128, DX
+	DECQ  CX
+	JNZ   avxcolloop
+
+avxcoldone:
+	VZEROUPPER
+	RET

@@ -167,7 +167,9 @@ var pdqTestSizes = [][2]int{
 	{128, 128}, {129, 257}, {300, 200}, {640, 360}, {1000, 3}, {1280, 720}, {1920, 1080}, {2001, 1501},
 }
 
-func TestPDQPlaneMatchesNaive(t *testing.T) {
+func TestPDQPlaneMatchesNaive(t *testing.T) { forEachKernelSet(t, testPDQPlaneMatchesNaive) }
+
+func testPDQPlaneMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	h := NewPDQHasher()
 	for _, sz := range pdqTestSizes {
@@ -403,7 +405,9 @@ func libjpegLuma(y, cb, cr int32) float32 {
 // TestPDQKernels holds the dispatched kernels (SSE2 on amd64) to their Go
 // versions, bit for bit, over lengths that exercise the vector loops and
 // their tails.
-func TestPDQKernels(t *testing.T) {
+func TestPDQKernels(t *testing.T) { forEachKernelSet(t, testPDQKernels) }
+
+func testPDQKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	randFloats := func(n int) []float32 {
 		s := make([]float32, n)
@@ -420,7 +424,7 @@ func TestPDQKernels(t *testing.T) {
 		}
 		return len(a) == len(b)
 	}
-	for n := range 70 {
+	for n := range 100 {
 		div := float32(1 + r.IntN(40))
 
 		add, sub := make([]byte, n), make([]byte, n)
