@@ -16,4 +16,10 @@ var (
 	ErrImageTooSmall = errors.New("detector: image too small")
 	// ErrImageTooLarge is returned when an image exceeds the pixel limit.
 	ErrImageTooLarge = errors.New("detector: image too large")
+	// ErrUnsupportedFormat is returned for image data in a format no
+	// registered decoder recognises.
+	ErrUnsupportedFormat = errors.New("detector: unsupported image format")
+	// ErrBadImage is returned for an image file that is truncated or
+	// corrupt; it wraps the decoder's own error.
+	ErrBadImage = errors.New("detector: bad image")
 )
