@@ -47,6 +47,20 @@ type Stream struct {
 	queueOff atomic.Uint64 // units dropped because the decoder was behind
 	ended    sync.Once
 	endedAt  atomic.Int64
+	keyReq   atomic.Pointer[func() bool]
+}
+
+// SetKeyframeRequester installs the protocol's way to ask the publisher for
+// a keyframe (a PLI on WebRTC). Protocols without one leave it unset.
+func (s *Stream) SetKeyframeRequester(fn func() bool) { s.keyReq.Store(&fn) }
+
+// RequestKeyframe asks the publisher for a keyframe and reports whether the
+// request went out.
+func (s *Stream) RequestKeyframe() bool {
+	if fn := s.keyReq.Load(); fn != nil {
+		return (*fn)()
+	}
+	return false
 }
 
 // Context is done when the stream must end: a block, a shutdown or its own

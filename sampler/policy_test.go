@@ -203,3 +203,29 @@ func simulateEscapes(cfg Config, gop, show time.Duration, trials int) float64 {
 	}
 	return float64(escaped) / float64(trials)
 }
+
+// Random samples come on top: every keyframe that is due is still sampled.
+func TestRandomSamplesDoNotDelayRegularOnes(t *testing.T) {
+	aus := accessUnits(t, h264File(t, 10, 60, "160x120"), time.Unix(0, 0))
+	cfg := keyframeOnly
+	cfg.RandomPerMinute = 120
+	cfg.Seed = 9
+	samples, _ := runPolicy(t, cfg, aus, nil)
+	regular := map[time.Duration]bool{}
+	random := 0
+	for _, s := range samples {
+		if s.random {
+			random++
+		} else {
+			regular[s.pts] = true
+		}
+	}
+	for k := time.Duration(0); k < 10*time.Second; k += 2 * time.Second {
+		if !regular[k] {
+			t.Errorf("keyframe at %s not sampled (samples %v)", k, samples)
+		}
+	}
+	if random < 5 {
+		t.Errorf("only %d random samples at 2 a second", random)
+	}
+}

@@ -79,6 +79,7 @@ type Sampler struct {
 	have       bool
 	lastPTS    time.Duration
 	lastAt     time.Time
+	lastAny    time.Time
 	start      time.Time
 	nextRandom time.Time
 	keyAsked   time.Time
@@ -330,7 +331,12 @@ func (s *Sampler) sample(f *astiav.Frame, pts time.Duration, arrival time.Time, 
 		s.stats.Dropped.Add(1)
 		return false, nil
 	}
-	s.have, s.lastPTS, s.lastAt = true, pts, arrival
+	// Random samples come on top of the regular ones and must not push
+	// the next regular sample back; they do count against the max gap.
+	if !random {
+		s.have, s.lastPTS, s.lastAt = true, pts, arrival
+	}
+	s.lastAny = arrival
 	s.stats.Sampled.Add(1)
 	s.stats.LastSample.Store(arrival.UnixNano())
 	if random {
@@ -395,8 +401,8 @@ func (s *Sampler) due(pts time.Duration, arrival time.Time) bool {
 // sample.
 func (s *Sampler) gapDue(au *AccessUnit) bool {
 	since := s.start
-	if s.have {
-		since = s.lastAt
+	if !s.lastAny.IsZero() {
+		since = s.lastAny
 	}
 	return au.Arrival.Sub(since) >= s.cfg.MaxGap
 }

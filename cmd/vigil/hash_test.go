@@ -76,3 +76,43 @@ func writeHugeHeader(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// vigil hash video prints Meta's vPDQ format: same frame numbers and
+// timestamps as the reference output for the same clip.
+func TestHashVideoMatchesVPDQFormat(t *testing.T) {
+	video := testenv.AnchorPath(t, "vpdq", "sample-videos", "pattern-sd-with-small-logo-bar.mp4")
+	want, err := os.ReadFile(testenv.AnchorPath(t, "vpdq", "sample-hashes", "pattern-sd-with-small-logo-bar.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := vigil(t, context.Background(), nil, "hash", "video", video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	ref := strings.Split(strings.TrimSpace(string(want)), "\n")
+	if len(got) != len(ref) {
+		t.Fatalf("%d lines, reference %d", len(got), len(ref))
+	}
+	for i := range got {
+		g, r := strings.Split(got[i], ","), strings.Split(ref[i], ",")
+		if len(g) != 4 || g[0] != r[0] || g[3] != r[3] {
+			t.Fatalf("line %d: %q, reference %q", i, got[i], ref[i])
+		}
+		gh, err1 := detector.ParseHash(g[2])
+		rh, err2 := detector.ParseHash(r[2])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("line %d: %v %v", i, err1, err2)
+		}
+		if d, _ := gh.Distance(rh); d > 16 {
+			t.Errorf("frame %s: distance %d to the reference", g[0], d)
+		}
+	}
+	out, _, err = vigil(t, context.Background(), nil, "hash", "video", "--every", "1s", video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Split(strings.TrimSpace(out), "\n")); n < 5 || n > 9 {
+		t.Fatalf("--every 1s gave %d lines for a %d-frame clip", n, len(ref))
+	}
+}

@@ -27,7 +27,12 @@ type Config struct {
 	AdminToken string `flag:"admin-token" help:"bearer token for /api/ (empty: admin API refused)"`
 
 	Index          string        `flag:"index" help:"hash list or compiled index to match against (empty: match nothing)"`
+	SamplePolicy   string        `flag:"sample-policy" help:"which pictures are decoded: keyframe, interval or adaptive"`
 	SampleInterval time.Duration `flag:"sample-interval" help:"least time between two samples of a stream"`
+	MaxGap         time.Duration `flag:"max-gap" help:"adaptive policy: longest time without a sample before asking for a keyframe and then decoding fully"`
+	RandomSamples  float64       `flag:"random-samples" help:"extra samples a minute at random times, so content cannot hide between keyframes (0: none)"`
+	Dihedral       bool          `flag:"dihedral" help:"also match rotated and mirrored pictures (PDQ lists)"`
+	NoCrop         bool          `flag:"no-crop" help:"hash whole pictures only; by default flat borders (letterbox, pillarbox) are cropped as well"`
 	MaxDistance    int           `flag:"max-distance" help:"match when the Hamming distance is at most this (0: per algorithm, pdq 31, phash 10)"`
 	MinQuality     int           `flag:"min-quality" help:"never match frames whose hash quality is below this (0-100)"`
 	MinMatches     int           `flag:"min-matches" help:"block after this many matching samples within the window"`
@@ -48,7 +53,11 @@ func Default() Config {
 		HTTPAddr:       ":8080",
 		NATSListen:     "127.0.0.1:4222",
 		DataDir:        "./var",
+		SamplePolicy:   "adaptive",
 		SampleInterval: time.Second,
+		MaxGap:         2 * time.Second,
+		RandomSamples:  2,
+		Dihedral:       true,
 		MinQuality:     50,
 		MinMatches:     2,
 		MatchWindow:    10 * time.Second,
@@ -106,6 +115,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 			fs.DurationVar(p, name, *p, help)
 		case *bool:
 			fs.BoolVar(p, name, *p, help)
+		case *float64:
+			fs.Float64Var(p, name, *p, help)
 		}
 	})
 }
@@ -153,6 +164,12 @@ func setValue(v reflect.Value, raw string) error {
 			return fmt.Errorf("not a boolean: %q", raw)
 		}
 		*p = b
+	case *float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", raw)
+		}
+		*p = f
 	default:
 		return fmt.Errorf("unsupported field type %s", v.Type())
 	}
@@ -187,7 +204,10 @@ func (c Config) Validate() error {
 	}
 	check(c.DataDir != "", "data-dir is empty")
 	check(c.RTMPApp != "" && !strings.Contains(c.RTMPApp, "/"), "rtmp-app %q: want one path element", c.RTMPApp)
+	check(slices.Contains([]string{"keyframe", "interval", "adaptive"}, c.SamplePolicy), "sample-policy %q: want keyframe, interval or adaptive", c.SamplePolicy)
 	check(c.SampleInterval >= 0, "sample-interval %s is negative", c.SampleInterval)
+	check(c.MaxGap > 0, "max-gap %s must be positive", c.MaxGap)
+	check(c.RandomSamples >= 0, "random-samples %g is negative", c.RandomSamples)
 	check(c.MaxDistance >= 0 && c.MaxDistance <= 256, "max-distance %d: want 0 to 256", c.MaxDistance)
 	check(c.MinQuality >= 0 && c.MinQuality <= 100, "min-quality %d: want 0 to 100", c.MinQuality)
 	check(c.MinMatches >= 1, "min-matches %d: want at least 1", c.MinMatches)

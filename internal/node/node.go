@@ -18,6 +18,7 @@ import (
 	"github.com/vigilstream/vigil/ingest/rtmp"
 	"github.com/vigilstream/vigil/internal/config"
 	"github.com/vigilstream/vigil/internal/signal"
+	"github.com/vigilstream/vigil/sampler"
 )
 
 // Node is a running Vigil node.
@@ -26,8 +27,8 @@ type Node struct {
 	log *slog.Logger
 
 	index    atomic.Pointer[detector.Index]
-	hashers  []detector.Hasher
 	matchCfg detector.MatcherConfig
+	sampling sampler.Config
 
 	reg      *ingest.Registry
 	embedded *signal.Embedded
@@ -61,10 +62,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 	if err := n.loadIndex(); err != nil {
 		return nil, err
 	}
-	n.hashers = []detector.Hasher{detector.PHasher{}}
 	n.matchCfg = detector.MatcherConfig{
 		MinQuality: cfg.MinQuality,
+		Dihedral:   cfg.Dihedral,
 		Policy:     detector.Policy{MinMatches: cfg.MinMatches, Window: cfg.MatchWindow},
+	}
+	n.sampling = sampler.DefaultConfig
+	n.sampling.Policy, _ = sampler.ParsePolicy(cfg.SamplePolicy)
+	n.sampling.Interval, n.sampling.MaxGap = cfg.SampleInterval, cfg.MaxGap
+	n.sampling.RandomPerMinute, n.sampling.MaxPixels, n.sampling.NoCrop = cfg.RandomSamples, cfg.MaxPixels, cfg.NoCrop
+	if err := n.sampling.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.MaxDistance > 0 {
 		n.matchCfg.MaxDistance = map[detector.Algorithm]int{detector.PDQ: cfg.MaxDistance, detector.PHash: cfg.MaxDistance}

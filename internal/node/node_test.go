@@ -108,8 +108,9 @@ func (h *harness) waitStream(id string, timeout time.Duration) *ingest.Stream {
 	return nil
 }
 
-// knownList writes a hash list holding the pHash of img and returns its path.
-func knownList(t *testing.T, img string) string {
+// knownList writes a hash list holding the PDQ hash of img and returns its
+// path; with phash set it holds the pHash instead.
+func knownList(t *testing.T, img string, phash ...bool) string {
 	t.Helper()
 	f, err := os.Open(img)
 	if err != nil {
@@ -120,7 +121,10 @@ func knownList(t *testing.T, img string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _, err := detector.PHashImage(src)
+	h, _, err := detector.NewPDQHasher().HashImage(src)
+	if len(phash) > 0 && phash[0] {
+		h, _, err = detector.PHashImage(src)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +220,7 @@ func TestRTMPKnownImageBlocked(t *testing.T) {
 // A block published by someone else (an enforcement service, a moderator)
 // ends a live stream the same way the node's own verdicts do.
 func TestManualBlockEndsStream(t *testing.T) {
-	h := startNode(t, knownList(t, testenv.WritePNG(t, "k.png", testenv.KnownImage(2, 64, 64))))
+	h := startNode(t, knownList(t, testenv.WritePNG(t, "k.png", testenv.KnownImage(2, 64, 64)), true))
 	p := testenv.Publish(t, h.rtmpURL("cam1"), testenv.PublishOptions{})
 	st := h.waitStream("cam1", 10*time.Second)
 
@@ -244,7 +248,7 @@ func TestManualBlockEndsStream(t *testing.T) {
 
 // Bad input costs the offender its connection and nothing else.
 func TestBadInputKeepsNodeServing(t *testing.T) {
-	h := startNode(t, knownList(t, testenv.WritePNG(t, "k.png", testenv.KnownImage(3, 64, 64))))
+	h := startNode(t, knownList(t, testenv.WritePNG(t, "k.png", testenv.KnownImage(3, 64, 64)), true))
 	good := testenv.Publish(t, h.rtmpURL("good"), testenv.PublishOptions{})
 	h.waitStream("good", 10*time.Second)
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -18,21 +19,26 @@ import (
 // detector stage in its own goroutine, with a bounded channel between them.
 func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params, units <-chan sampler.AccessUnit) {
 	log := n.log.With("stream", st.ID, "proto", st.Protocol)
-	scfg := sampler.DefaultConfig
-	scfg.Interval, scfg.MaxPixels = n.cfg.SampleInterval, n.cfg.MaxPixels
-	s, err := sampler.New(p, scfg, &st.Stats)
+	s, err := sampler.New(p, n.sampling, &st.Stats)
 	if err != nil {
 		log.Warn("cannot watch stream; ending it", "err", err)
 		st.Close(fmt.Errorf("%w: %v", ingest.ErrUnsupportedMedia, err))
 		return
 	}
 	defer s.Close()
+	s.RequestKeyframe = st.RequestKeyframe
 
 	frames := make(chan sampler.Frame, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { n.detect(st, frames, log) })
 	limited := newLimitedLog(log, time.Second)
-	s.Run(ctx, units, frames, func(err error) { limited.Warn("decode error", "err", err) })
+	s.Run(ctx, units, frames, func(err error) {
+		if errors.Is(err, sampler.ErrPictureTooLarge) {
+			st.Close(fmt.Errorf("%w: %v", ingest.ErrUnsupportedMedia, err))
+			return
+		}
+		limited.Warn("decode error", "err", err)
+	})
 	close(frames)
 	wg.Wait()
 }
@@ -40,7 +46,7 @@ func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params,
 // detect hashes and matches a stream's samples until frames is closed. After
 // a verdict it only releases frames: the stream is on its way out.
 func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, log *slog.Logger) {
-	m := detector.NewMatcher(n.Index, n.hashers, n.matchCfg)
+	m := detector.NewMatcher(n.Index, n.matchCfg)
 	limited := newLimitedLog(log, time.Second)
 	decided := false
 	for f := range frames {
@@ -48,7 +54,7 @@ func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, log *slog.
 			f.Release()
 			continue
 		}
-		_, v, err := m.Observe(f.PTS, f.Arrival, f.Plane)
+		_, v, err := m.Observe(f.PTS, f.Arrival, f.Content, f.Plane)
 		f.Release()
 		if err != nil {
 			limited.Warn("hash error", "err", err)
