@@ -8,6 +8,7 @@ import (
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.healthz)
+	n.webrtcRoutes(mux)
 	return mux
 }
 
