@@ -36,8 +36,11 @@ run: build demo
 	@echo
 	$(BIN) serve --index demo/hashes.txt --rtmp-addr :$(RTMP_PORT)
 
+# The race detector's shadow memory hides C memory leaks, so the RSS soak
+# tests run once more without it.
 test: deps
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'NoCMemoryGrowth|NoLeaks' ./sampler/...
 
 # Runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

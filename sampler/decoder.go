@@ -32,7 +32,8 @@ type Decoder struct {
 	// drain makes every packet a complete decode: FFmpeg's decoders
 	// otherwise hold a picture back until their reorder buffer fills, which
 	// with keyframes only means seconds.
-	drain bool
+	drain     bool
+	maxPixels int
 }
 
 func findDecoder(c Codec) (*astiav.Codec, error) {
@@ -64,7 +65,7 @@ func NewDecoder(p Params, o DecoderOptions) (*Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Decoder{params: p, drain: o.KeyframesOnly}
+	d := &Decoder{params: p, drain: o.KeyframesOnly, maxPixels: o.MaxPixels}
 	d.cc = astiav.AllocCodecContext(codec)
 	if d.cc == nil {
 		return nil, errors.New("sampler: allocating codec context failed")
@@ -150,6 +151,16 @@ func (d *Decoder) Decode(au *AccessUnit, fn func(*astiav.Frame) error) error {
 	return d.Drain(fn)
 }
 
+// checkSize reports a stream whose pictures exceed the pixel limit. FFmpeg
+// refuses to allocate such pictures (max_pixels) without failing the call;
+// the codec context still knows the size from the parameter sets.
+func (d *Decoder) checkSize() error {
+	if w, h := d.cc.Width(), d.cc.Height(); d.maxPixels > 0 && int64(w)*int64(h) > int64(d.maxPixels) {
+		return fmt.Errorf("%w: %dx%d is over %d pixels", ErrPictureTooLarge, w, h, d.maxPixels)
+	}
+	return nil
+}
+
 // Drain returns every picture the decoder still holds, then resets it.
 func (d *Decoder) Drain(fn func(*astiav.Frame) error) error {
 	defer d.Reset()
@@ -193,6 +204,9 @@ func (d *Decoder) send(au *AccessUnit) error {
 }
 
 func (d *Decoder) receive(fn func(*astiav.Frame) error) error {
+	if err := d.checkSize(); err != nil {
+		return err
+	}
 	for {
 		err := d.cc.ReceiveFrame(d.frame)
 		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
