@@ -23,7 +23,9 @@ perceptually and blocks streams that show known material.
 Usage:
   vigil serve [flags]                         run a node (vigil serve --help)
   vigil hash image FILE...                    one line per file: hash,quality,path
+  vigil hash video [--every D] FILE           vPDQ lines: frameNumber,quality,pdq_hex,timestampSeconds
   vigil index build -o OUT SOURCE...          compile hash lists into an index file
+  vigil scan --index INDEX FILE|URL...        offline: sample, hash, match; JSON lines of matches
   vigil signals tail [--nats-url URL]         print block signals as they arrive
 
 Example:
@@ -46,6 +48,8 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return runServe(ctx, args[1:], env, io)
 	case "hash":
 		return runHash(ctx, args[1:], io)
+	case "scan":
+		return runScan(ctx, args[1:], io)
 	case "signals":
 		return runSignals(ctx, args[1:], env, io)
 	case "help", "-h", "--help":
