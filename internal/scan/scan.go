@@ -175,4 +175,3 @@ func LumaPlane(img image.Image) detector.Plane {
 	}
 	return p
 }
-
