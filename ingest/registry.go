@@ -14,10 +14,16 @@ import (
 // its lock.
 type Registry struct {
 	consumer Consumer
+	onEnded  func(*Stream)
 
 	mu      sync.Mutex
 	streams map[string]*Stream
 }
+
+// OnEnded sets a function called once for every stream after it has ended
+// and its stages have stopped (for totals and events). Set it before the
+// first Open.
+func (r *Registry) OnEnded(fn func(*Stream)) { r.onEnded = fn }
 
 // NewRegistry returns an empty registry whose streams run consumer.
 func NewRegistry(consumer Consumer) *Registry {
@@ -52,9 +58,19 @@ func (r *Registry) Open(ctx context.Context, name, protocol, remote string) (*St
 
 func (r *Registry) remove(s *Stream) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.streams[s.ID] == s {
 		delete(r.streams, s.ID)
+	}
+	r.mu.Unlock()
+	if r.onEnded != nil {
+		r.onEnded(s)
+	}
+}
+
+// CloseAll ends every live stream with reason as its cause.
+func (r *Registry) CloseAll(reason error) {
+	for _, s := range r.List() {
+		s.Close(reason)
 	}
 }
 

@@ -48,6 +48,18 @@ type Stream struct {
 	ended    sync.Once
 	endedAt  atomic.Int64
 	keyReq   atomic.Pointer[func() bool]
+	params   atomic.Pointer[sampler.Params]
+}
+
+// Params are the video track's parameters, or nil before StartVideo.
+func (s *Stream) Params() *sampler.Params { return s.params.Load() }
+
+// EndedAt is when the stream ended, or the zero time while it runs.
+func (s *Stream) EndedAt() time.Time {
+	if n := s.endedAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // SetKeyframeRequester installs the protocol's way to ask the publisher for
@@ -78,6 +90,7 @@ func (s *Stream) QueueDropped() uint64 { return s.queueOff.Load() }
 // StartVideo starts the stream's consumer for a video track with parameters
 // p. Call it once, from the owner, before Push.
 func (s *Stream) StartVideo(p sampler.Params, queue int) {
+	s.params.Store(&p)
 	s.units = make(chan sampler.AccessUnit, queue)
 	s.wait.Add(1)
 	go func() {

@@ -14,6 +14,9 @@ import (
 type DemuxOptions struct {
 	// IOTimeout bounds each network read of a URL input.
 	IOTimeout time.Duration
+	// Protocols, when set, is FFmpeg's protocol_whitelist: the only
+	// protocols the input (and, for HLS, its segments) may use.
+	Protocols string
 }
 
 // Demuxer reads a file or URL (anything FFmpeg opens: MP4, MKV, IVF,
@@ -50,6 +53,9 @@ func OpenDemuxer(ctx context.Context, url string, o DemuxOptions) (_ *Demuxer, e
 	defer dict.Free()
 	// rw_timeout is in microseconds and applies to network protocols.
 	_ = dict.Set("rw_timeout", fmt.Sprint(o.IOTimeout.Microseconds()), 0)
+	if o.Protocols != "" {
+		_ = dict.Set("protocol_whitelist", o.Protocols, 0)
+	}
 	if err := d.fc.OpenInput(url, nil, dict); err != nil {
 		d.fc.Free()
 		d.fc = nil

@@ -29,6 +29,19 @@ type Stats struct {
 	LastSample atomic.Int64
 	// Width and Height of the last decoded picture.
 	Width, Height atomic.Int32
+	// FirstPTS and LastPTS are the stream times of the first and latest
+	// unit in microseconds, for the frame rate.
+	FirstPTS, LastPTS atomic.Int64
+}
+
+// FPS is the stream's frame rate from its own timestamps (0 before a
+// second of stream time).
+func (s *Stats) FPS() float64 {
+	span := time.Duration(s.LastPTS.Load()-s.FirstPTS.Load()) * time.Microsecond
+	if span < time.Second {
+		return 0
+	}
+	return float64(s.Units.Load()-1) / span.Seconds()
 }
 
 // Frame is a sampled picture's luma plane in Go memory.
@@ -162,8 +175,10 @@ func (s *Sampler) Run(ctx context.Context, in <-chan AccessUnit, out chan<- Fram
 // the samples that fall due to out.
 func (s *Sampler) Push(au *AccessUnit, out chan<- Frame) error {
 	s.stats.Units.Add(1)
+	s.stats.LastPTS.Store(au.PTS.Microseconds())
 	if !s.started {
 		s.started, s.start = true, au.Arrival
+		s.stats.FirstPTS.Store(au.PTS.Microseconds())
 		s.drawRandom(au.Arrival)
 	}
 	s.remember(au)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -37,5 +38,28 @@ func TestUsageErrors(t *testing.T) {
 	out, _, err := vigil(t, context.Background(), nil, "serve", "--help")
 	if err != nil || !strings.Contains(out, "--rtmp-addr") && !strings.Contains(out, "-rtmp-addr") {
 		t.Errorf("serve --help: %v\n%s", err, out)
+	}
+}
+
+func TestServeCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.yaml"
+	if err := os.WriteFile(bad, []byte("rtmp-adr: :1935\nhttp-addr: nonsense\nsample-interval: -1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := vigil(t, context.Background(), nil, "serve", "--config", bad, "--check-config")
+	if err == nil {
+		t.Fatalf("bad configuration passed:\n%s", out)
+	}
+	for _, want := range []string{"rtmp-adr", "http-addr", "sample-interval"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not name %s:\n%s", want, out)
+		}
+	}
+	good := dir + "/good.yaml"
+	_ = os.WriteFile(good, []byte("rtmp-addr: 127.0.0.1:1935\nsample-policy: keyframe\n"), 0o600)
+	out, _, err = vigil(t, context.Background(), nil, "serve", "--config", good, "--check-config")
+	if err != nil || !strings.Contains(out, "configuration ok") {
+		t.Fatalf("good configuration: %v\n%s", err, out)
 	}
 }

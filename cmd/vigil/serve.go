@@ -6,6 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
 	"github.com/vigilstream/vigil/internal/config"
 	"github.com/vigilstream/vigil/internal/node"
@@ -26,7 +30,7 @@ Flags:
 `
 
 func runServe(ctx context.Context, args, env []string, io stdio) error {
-	cfg, err := config.Load("vigil serve", args, env)
+	cfg, check, err := config.LoadCheck("vigil serve", args, env)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(io.out, serveUsage)
 		fs := flag.NewFlagSet("vigil serve", flag.ContinueOnError)
@@ -34,6 +38,17 @@ func runServe(ctx context.Context, args, env []string, io stdio) error {
 		def.Bind(fs)
 		fs.SetOutput(io.out)
 		fs.PrintDefaults()
+		return nil
+	}
+	if check {
+		if err != nil {
+			fmt.Fprintln(io.out, "configuration has problems:")
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintln(io.out, "  -", strings.TrimPrefix(line, "config: "))
+			}
+			return fmt.Errorf("%w: invalid configuration", errFailed)
+		}
+		fmt.Fprintln(io.out, "configuration ok")
 		return nil
 	}
 	if err != nil {
@@ -47,5 +62,23 @@ func runServe(ctx context.Context, args, env []string, io stdio) error {
 	}
 	_, port, _ := net.SplitHostPort(n.RTMPAddr().String())
 	log.Info("push a stream with: ffmpeg -re -i INPUT -c:v libx264 -g 60 -f flv rtmp://localhost:" + port + "/" + cfg.RTMPApp + "/mystream")
+	// SIGHUP reloads the index, as nginx and nats-server reload theirs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-hup:
+				if _, err := n.ReloadIndex(); err == nil {
+					log.Info("index reloaded on SIGHUP")
+				}
+			}
+		}
+	}()
 	return n.Run(ctx)
 }

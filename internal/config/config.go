@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"reflect"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is everything `vigil serve` can be told. Each field's tag gives its
@@ -39,8 +42,11 @@ type Config struct {
 	MatchWindow    time.Duration `flag:"match-window" help:"window in which min-matches matching samples block a stream"`
 	MaxPixels      int           `flag:"max-pixels" help:"refuse pictures larger than this many pixels"`
 
+	IndexPoll      time.Duration `flag:"index-poll" help:"check the index file this often and reload it when it changes (0: only on SIGHUP or the API)"`
+	PullAllowFiles bool          `flag:"pull-allow-files" help:"let joins by URL read local files (tests); off, an admin call cannot read the node's disk"`
 	ReadTimeout    time.Duration `flag:"read-timeout" help:"drop a publisher silent for this long"`
 	PublishTimeout time.Duration `flag:"publish-timeout" help:"wait this long for JetStream to acknowledge a signal before enforcing locally"`
+	ShutdownWait   time.Duration `flag:"shutdown-timeout" help:"on SIGTERM/SIGINT, stop within this long: streams ended, samples in flight finished, signals flushed"`
 	LogFormat      string        `flag:"log-format" help:"log format: text or json"`
 	LogLevel       string        `flag:"log-level" help:"log level: debug, info, warn or error"`
 }
@@ -62,7 +68,9 @@ func Default() Config {
 		MinMatches:     2,
 		MatchWindow:    10 * time.Second,
 		MaxPixels:      4096 * 2304,
+		IndexPoll:      5 * time.Second,
 		ReadTimeout:    10 * time.Second,
+		ShutdownWait:   10 * time.Second,
 		PublishTimeout: 2 * time.Second,
 		LogFormat:      "text",
 		LogLevel:       "info",
@@ -74,21 +82,51 @@ func EnvName(flagName string) string {
 	return "VIGIL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// Load fills a configuration from defaults, then env (KEY=VALUE pairs),
-// then the flags in args, and validates it. Unparsed arguments are an error.
+// Load fills a configuration from defaults, then the YAML file named by
+// --config (or VIGIL_CONFIG), then env (KEY=VALUE pairs), then the flags in
+// args, and validates it. Every problem found on the way is reported, joined
+// into one error. The returned flag set tells whether --check-config was
+// given.
 func Load(name string, args, env []string) (Config, error) {
+	c, _, err := load(name, args, env)
+	return c, err
+}
+
+// LoadCheck is Load that also reports whether --check-config was given.
+func LoadCheck(name string, args, env []string) (Config, bool, error) {
+	return load(name, args, env)
+}
+
+func load(name string, args, env []string) (Config, bool, error) {
 	c := Default()
+	var errs []error
+	path := envValue(env, "VIGIL_CONFIG")
+	if p, ok := flagValue(args, "config"); ok {
+		path = p
+	}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config: %w", err))
+		} else if err := c.applyYAML(path, raw); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := c.applyEnv(env); err != nil {
-		return c, err
+		errs = append(errs, err)
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(new(strings.Builder))
+	fs.SetOutput(io.Discard)
 	c.Bind(fs)
+	fs.String("config", path, "YAML configuration file (env VIGIL_CONFIG)")
+	check := fs.Bool("check-config", false, "validate the configuration, list every problem and exit")
 	if err := fs.Parse(args); err != nil {
-		return c, fmt.Errorf("config: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+		if errors.Is(err, flag.ErrHelp) {
+			return c, false, err
+		}
+		errs = append(errs, fmt.Errorf("config: %w", err))
+	} else if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("config: unexpected argument %q", fs.Arg(0)))
 	}
 	if c.NodeID == "" {
 		h, err := os.Hostname()
@@ -97,7 +135,69 @@ func Load(name string, args, env []string) (Config, error) {
 		}
 		c.NodeID = h
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, *check, errors.Join(errs...)
+}
+
+// applyYAML sets the fields named in a YAML mapping whose keys are flag
+// names. Unknown keys and bad values are all reported.
+func (c *Config) applyYAML(path string, raw []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return fmt.Errorf("config: %s: want a mapping of settings", path)
+	}
+	fields := map[string]reflect.Value{}
+	eachField(c, func(f reflect.StructField, v reflect.Value) { fields[f.Tag.Get("flag")] = v })
+	var errs []error
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		field, ok := fields[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("config: %s:%d: unknown key %q", path, k.Line, k.Value))
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Errorf("config: %s:%d: %s: want a single value", path, v.Line, k.Value))
+			continue
+		}
+		if err := setValue(field, v.Value); err != nil {
+			errs = append(errs, fmt.Errorf("config: %s:%d: %s: %w", path, v.Line, k.Value, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flagValue finds --name VALUE or --name=VALUE in args before flag parsing,
+// for the one flag that decides where the other settings come from.
+func flagValue(args []string, name string) (string, bool) {
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name && i+1 < len(args) {
+			return args[i+1], true
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
 }
 
 // Bind registers a flag for every field, defaulting to the field's current
@@ -214,6 +314,8 @@ func (c Config) Validate() error {
 	check(c.MatchWindow > 0 || c.MinMatches == 1, "match-window %s must be positive", c.MatchWindow)
 	check(c.MaxPixels > 0, "max-pixels %d must be positive", c.MaxPixels)
 	check(c.ReadTimeout > 0, "read-timeout %s must be positive", c.ReadTimeout)
+	check(c.IndexPoll >= 0, "index-poll %s is negative", c.IndexPoll)
+	check(c.ShutdownWait > 0, "shutdown-timeout %s must be positive", c.ShutdownWait)
 	check(c.PublishTimeout > 0, "publish-timeout %s must be positive", c.PublishTimeout)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "log-format %q: want text or json", c.LogFormat)
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "log-level %q: want debug, info, warn or error", c.LogLevel)

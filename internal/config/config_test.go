@@ -74,3 +74,34 @@ func TestReadmeReference(t *testing.T) {
 	}
 	t.Fatalf("README configuration reference is stale; run go test ./internal/config -run TestReadmeReference -update\nwant:\n%s", want)
 }
+
+func TestLoadYAMLPrecedenceAndProblems(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/good.yaml"
+	_ = os.WriteFile(good, []byte("rtmp-addr: 127.0.0.1:1111\nhttp-addr: 127.0.0.1:2222\nnats-listen: 127.0.0.1:3333\nsample-interval: 4s\ndihedral: false\n"), 0o600)
+	c, err := Load("serve", []string{"--config", good, "--http-addr", "127.0.0.1:9999"}, []string{"VIGIL_NATS_LISTEN=127.0.0.1:8888"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RTMPAddr != "127.0.0.1:1111" || c.SampleInterval != 4*time.Second || c.Dihedral {
+		t.Errorf("file values not applied: %+v", c)
+	}
+	if c.NATSListen != "127.0.0.1:8888" {
+		t.Errorf("env lost to the file: %s", c.NATSListen)
+	}
+	if c.HTTPAddr != "127.0.0.1:9999" {
+		t.Errorf("flag lost to the file: %s", c.HTTPAddr)
+	}
+
+	bad := dir + "/bad.yaml"
+	_ = os.WriteFile(bad, []byte("rtmp-adr: :1935\nhttp-addr: nonsense\nsample-interval: -2s\n"), 0o600)
+	_, check, err := LoadCheck("serve", []string{"--check-config"}, []string{"VIGIL_CONFIG=" + bad})
+	if !check {
+		t.Error("--check-config not reported")
+	}
+	for _, want := range []string{`unknown key "rtmp-adr"`, "http-addr", "sample-interval"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+}

@@ -3,11 +3,16 @@ package node
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /{$}", n.requireAdmin(http.HandlerFunc(n.statusPage)))
+	n.apiRoutes(mux)
 	n.webrtcRoutes(mux)
 	return mux
 }

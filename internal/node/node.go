@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigilstream/vigil/detector"
 	"github.com/vigilstream/vigil/ingest"
+	"github.com/vigilstream/vigil/ingest/pull"
 	"github.com/vigilstream/vigil/ingest/rtmp"
 	"github.com/vigilstream/vigil/internal/config"
 	"github.com/vigilstream/vigil/internal/signal"
@@ -26,9 +27,12 @@ type Node struct {
 	cfg config.Config
 	log *slog.Logger
 
-	index    atomic.Pointer[detector.Index]
+	index    atomic.Pointer[loadedIndex]
+	reloadMu sync.Mutex // one reload at a time
 	matchCfg detector.MatcherConfig
 	sampling sampler.Config
+	metrics  *metrics
+	views    sync.Map // *ingest.Stream -> *streamView
 
 	reg      *ingest.Registry
 	embedded *signal.Embedded
@@ -99,7 +103,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 		return nil, err
 	}
 
+	n.metrics = newMetrics(n)
 	n.reg = ingest.NewRegistry(n.consume)
+	n.reg.OnEnded(n.streamEnded)
 	rc := rtmp.DefaultConfig
 	rc.Addr, rc.App, rc.ReadTimeout = cfg.RTMPAddr, cfg.RTMPApp, cfg.ReadTimeout
 	n.rtmp = rtmp.New(rc, n.reg, log)
@@ -122,39 +128,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 }
 
 func (n *Node) loadIndex() error {
-	if n.cfg.Index == "" {
-		n.log.Warn("no index given: the node matches nothing", "flag", "--index")
-		idx, _ := detector.NewIndex(nil)
-		n.index.Store(idx)
-		return nil
-	}
-	idx, err := loadIndexFile(n.cfg.Index)
+	li, err := readIndex(n.cfg.Index)
 	if err != nil {
 		return err
 	}
-	if idx.Len() == 0 {
-		n.log.Warn("index is empty: the node matches nothing", "index", n.cfg.Index)
-	}
-	n.log.Info("index loaded", "index", n.cfg.Index, "entries", idx.Len())
-	n.index.Store(idx)
+	n.useIndex(li)
 	return nil
 }
 
-func loadIndexFile(path string) (*detector.Index, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("node: index: %w", err)
+func (n *Node) useIndex(li *loadedIndex) {
+	switch {
+	case li.Source == "":
+		n.log.Warn("no index given: the node matches nothing", "flag", "--index")
+	case li.Index.Len() == 0:
+		n.log.Warn("index is empty: the node matches nothing", "index", li.Source)
+	default:
+		n.log.Info("index loaded", "index", li.Source, "entries", li.Index.Len(), "version", li.Version)
 	}
-	defer f.Close()
-	entries, err := detector.ReadHexList(f, filepath.Base(path), path)
-	if err != nil {
-		return nil, fmt.Errorf("node: index: %w", err)
-	}
-	return detector.NewIndex(entries)
+	n.index.Store(li)
 }
 
-// Index is the index in use now.
-func (n *Node) Index() *detector.Index { return n.index.Load() }
+// Index is the index in use now. Samples read it once each, so a reload
+// takes effect at the next sample and samples in flight finish on the old.
+func (n *Node) Index() *detector.Index { return n.index.Load().Index }
 
 // RTMPAddr is the bound RTMP address.
 func (n *Node) RTMPAddr() net.Addr { return n.rtmp.Addr() }
@@ -173,18 +169,20 @@ func (n *Node) NATSURL() string {
 // Registry is the node's stream registry.
 func (n *Node) Registry() *ingest.Registry { return n.reg }
 
-// Run serves until ctx ends, then stops: listeners close, streams end with
-// ErrShutdown, signals in flight finish, NATS closes.
+// Run serves until ctx ends, then shuts down gracefully within the
+// configured deadline: it stops accepting, ends every stream with
+// ErrShutdown, lets samples in flight finish and signals go out, and closes
+// NATS. It returns an error when the deadline passes first.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
 
-	if err := n.bus.SubscribeBlocks(ctx, false, n.enforce); err != nil {
+	if err := n.bus.SubscribeBlocks(n.runCtx, false, n.enforce); err != nil {
 		return err
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- n.rtmp.Serve(ctx) }()
+	go func() { errc <- n.rtmp.Serve(serveCtx) }()
 	go func() {
 		err := n.http.Serve(n.httpLn)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -192,24 +190,87 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		errc <- err
 	}()
+	if n.cfg.IndexPoll > 0 {
+		n.tasks.Add(1)
+		go func() {
+			defer n.tasks.Done()
+			n.pollIndex(n.runCtx)
+		}()
+	}
 	n.log.Info("node serving", "node", n.cfg.NodeID, "rtmp", n.RTMPAddr().String(), "http", n.HTTPAddr().String())
 
 	var first error
+	pending := 2
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
+		pending--
 	}
-	cancel()
-	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
-	defer done()
-	_ = n.http.Shutdown(shut)
-	for range 2 {
-		if err := <-errc; err != nil && first == nil {
-			first = err
+	n.log.Info("shutting down", "deadline", n.cfg.ShutdownWait)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Streams end first, with a reason their logs and events carry;
+		// their stages finish the samples already decoded.
+		n.reg.CloseAll(ingest.ErrShutdown)
+		stopServing()
+		shut, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownWait)
+		defer cancel()
+		_ = n.http.Shutdown(shut)
+		for ; pending > 0; pending-- {
+			if err := <-errc; err != nil && first == nil {
+				first = err
+			}
+		}
+		// Pulls and signals in flight.
+		n.runCancel()
+		n.tasks.Wait()
+	}()
+	select {
+	case <-done:
+		n.log.Info("node stopped")
+		return first
+	case <-time.After(n.cfg.ShutdownWait):
+		return fmt.Errorf("node: shutdown took longer than %s", n.cfg.ShutdownWait)
+	}
+}
+
+// pollIndex reloads the index when its file changes.
+func (n *Node) pollIndex(ctx context.Context) {
+	t := time.NewTicker(n.cfg.IndexPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n.indexChanged() {
+				_, _ = n.ReloadIndex()
+			}
 		}
 	}
-	n.log.Info("node stopped")
-	return first
+}
+
+// pull starts joining source as stream name.
+func (n *Node) pull(source, name string) error {
+	cfg := pull.DefaultConfig
+	cfg.AllowFiles = n.cfg.PullAllowFiles
+	if err := pull.Check(source, cfg.AllowFiles); err != nil {
+		return err
+	}
+	id, err := ingest.StreamID(name)
+	if err != nil {
+		return err
+	}
+	if n.reg.Get(id) != nil {
+		return fmt.Errorf("%w: %s", ingest.ErrStreamExists, id)
+	}
+	n.tasks.Add(1)
+	go func() {
+		defer n.tasks.Done()
+		_ = pull.Run(n.runCtx, n.reg, source, name, cfg, n.log)
+	}()
+	return nil
 }
 
 // Close releases everything New acquired. Run calls it on return.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type harness struct {
 	node *Node
 	nc   *nats.Conn
 	log  *logBuffer
+	stop func() // stops the node and waits for Run to return
 }
 
 // startNode runs a node on free loopback ports with an embedded NATS server
@@ -61,19 +63,23 @@ func startNode(t *testing.T, index string, extra ...string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		nc.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			nc.Close()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("node: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("node did not stop within 15 s")
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("node did not stop within 15 s")
-		}
-	})
-	return &harness{t: t, node: n, nc: nc, log: lb}
+		})
+	}
+	t.Cleanup(stop)
+	return &harness{t: t, node: n, nc: nc, log: lb, stop: stop}
 }
 
 func (h *harness) rtmpURL(name string) string {
@@ -214,6 +220,25 @@ func TestRTMPKnownImageBlocked(t *testing.T) {
 	case m := <-blocks:
 		t.Fatalf("benign stream signalled: %s", m.Data)
 	case <-time.After(500 * time.Millisecond):
+	}
+
+	// The metrics tell the same story.
+	for name, want := range map[string]float64{
+		"vigil_verdicts_total":                           1,
+		"vigil_signals_published_total":                  1,
+		`vigil_signals_received_total{result="applied"}`: 1,
+		"vigil_verdict_to_end_seconds_count":             1,
+		`vigil_streams_active{protocol="rtmp"}`:          0,
+	} {
+		if got := h.metric(name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := h.metric("vigil_matches_total"); got < 2 {
+		t.Errorf("vigil_matches_total = %v, want at least 2", got)
+	}
+	if got := h.metric(`vigil_frames_total{stage="sampled"}`); got < 10 {
+		t.Errorf("sampled frames = %v over two streams", got)
 	}
 }
 

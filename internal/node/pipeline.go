@@ -47,6 +47,7 @@ func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params,
 // a verdict it only releases frames: the stream is on its way out.
 func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, log *slog.Logger) {
 	m := detector.NewMatcher(n.Index, n.matchCfg)
+	view := n.view(st)
 	limited := newLimitedLog(log, time.Second)
 	decided := false
 	for f := range frames {
@@ -54,14 +55,39 @@ func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, log *slog.
 			f.Release()
 			continue
 		}
-		_, v, err := m.Observe(f.PTS, f.Arrival, f.Content, f.Plane)
+		obs, v, err := m.Observe(f.PTS, f.Arrival, f.Content, f.Plane)
 		f.Release()
 		if err != nil {
 			limited.Warn("hash error", "err", err)
 		}
+		n.metrics.hashSeconds.Observe(obs.HashTime.Seconds())
+		n.metrics.matchSeconds.Observe(obs.MatchTime.Seconds())
+		view.observe(obs.Best, obs.Match != nil)
+		if obs.Match != nil {
+			n.metrics.matches.Inc()
+		}
 		if v != nil {
 			decided = true
+			view.verdictAt.Store(time.Now().UnixNano())
+			n.metrics.verdicts.Inc()
 			n.verdict(st, *v, log)
+		}
+	}
+}
+
+// view returns the stream's view, creating it on first use.
+func (n *Node) view(st *ingest.Stream) *streamView {
+	v, _ := n.views.LoadOrStore(st, newStreamView())
+	return v.(*streamView)
+}
+
+// streamEnded folds an ended stream into the totals and records how long
+// enforcement took when a verdict ended it.
+func (n *Node) streamEnded(st *ingest.Stream) {
+	n.metrics.ended.add(st)
+	if v, ok := n.views.LoadAndDelete(st); ok {
+		if at := v.(*streamView).verdictAt.Load(); at != 0 {
+			n.metrics.enforceSeconds.Observe(st.EndedAt().Sub(time.Unix(0, at)).Seconds())
 		}
 	}
 }
@@ -81,15 +107,19 @@ func (n *Node) verdict(st *ingest.Stream, v detector.Verdict, log *slog.Logger) 
 		err := n.bus.PublishBlock(ctx, ev)
 		cancel()
 		if err != nil {
+			n.metrics.signalsFailed.Inc()
+			n.metrics.localEnforce.Inc()
 			log.Error("block signal not published; enforcing locally", "event", ev.ID, "err", err)
 			n.enforce(ev)
 			return
 		}
+		n.metrics.signalsPublished.Inc()
 		// The subscription normally ends the stream within milliseconds;
 		// a stuck subscription must not leave it running.
 		select {
 		case <-st.Context().Done():
 		case <-time.After(time.Second):
+			n.metrics.localEnforce.Inc()
 			log.Warn("block signal not seen on the subscription; enforcing locally", "event", ev.ID)
 			n.enforce(ev)
 		case <-n.runCtx.Done():
@@ -143,6 +173,9 @@ func (n *Node) enforce(ev signal.Event) {
 	ref := ev.Data.Stream
 	reason := fmt.Errorf("%w by %s signal %s from %s", ingest.ErrBlocked, ev.Data.Reason, ev.ID, ev.Source)
 	if n.reg.Close(ref.ID, ref.Session, reason) {
+		n.metrics.signalsReceived.WithLabelValues("applied").Inc()
 		n.log.Info("stream blocked", "stream", ref.ID, "event", ev.ID, "reason", ev.Data.Reason, "source", ev.Source)
+		return
 	}
+	n.metrics.signalsReceived.WithLabelValues("ignored").Inc()
 }
