@@ -17,3 +17,22 @@ var (
 	// ErrImageTooLarge is returned when an image exceeds the pixel limit.
 	ErrImageTooLarge = errors.New("detector: image too large")
 )
+
+// Errors of the index, its lists and its file.
+var (
+	// ErrIndexTooLarge is returned when entries or their strings outgrow
+	// the index's 32-bit offsets.
+	ErrIndexTooLarge = errors.New("detector: index too large")
+	// ErrIndexCorrupt is returned for a compiled index file that is
+	// truncated, fails its checksum or does not hold together.
+	ErrIndexCorrupt = errors.New("detector: index file corrupt")
+	// ErrIndexVersion is returned for a compiled index file written by a
+	// newer version of the format than this build reads.
+	ErrIndexVersion = errors.New("detector: index file version not supported")
+	// ErrUnknownFormat is returned for a source that is none of the hash
+	// list formats (hex lines, vPDQ, CSV) nor a compiled index.
+	ErrUnknownFormat = errors.New("detector: unrecognised list format")
+	// ErrMalformedLine is wrapped by the error of a line a list reader could
+	// not use; in strict mode it ends the read.
+	ErrMalformedLine = errors.New("detector: malformed line")
+)
