@@ -90,7 +90,7 @@ type idxTable struct {
 	tags   []uint32
 	ids    []uint32
 	times  []float64 // nil when every entry's time is zero
-	idBits uint     // bits of a posting that hold the entry position
+	idBits uint      // bits of a posting that hold the entry position
 	slots  []mihSlot
 	plans  []mihPlan // by query radius, 0..algo.Bits()
 }
