@@ -138,6 +138,8 @@ type idxHit struct {
 // common case on a live stream, allocates nothing.
 var idxHitPool = sync.Pool{New: func() any { s := make([]idxHit, 0, 64); return &s }}
 
+var mihScratchPool = sync.Pool{New: func() any { return new(mihScratch) }}
+
 // Query appends to dst every known-material entry of h's algorithm within
 // maxDistance of h, nearest first (ties in a fixed order), and returns the
 // extended slice. Allowlist entries are never appended; when one lies within
@@ -270,7 +272,9 @@ func (t *idxTable) search(q *Code, r int, hits []idxHit) []idxHit {
 	if r >= len(t.plans) || t.plans[r].linear {
 		hits = t.linear(q, r, hits)
 	} else {
-		hits = t.mih(q, r, t.plans[r].radii, hits)
+		sc := mihScratchPool.Get().(*mihScratch)
+		hits = t.mih(q, r, t.plans[r].radii, hits, sc)
+		mihScratchPool.Put(sc)
 	}
 	slices.SortFunc(hits[start:], func(a, b idxHit) int {
 		if c := cmp.Compare(a.dist, b.dist); c != 0 {
@@ -278,7 +282,9 @@ func (t *idxTable) search(q *Code, r int, hits []idxHit) []idxHit {
 		}
 		return cmp.Compare(a.pos, b.pos)
 	})
-	return hits
+	// MIH finds a code once per slot whose ball holds it; repeats are
+	// adjacent after the sort.
+	return hits[:start+len(slices.Compact(hits[start:]))]
 }
 
 // linear is the scan MIH must agree with, and the fallback when r is large:

@@ -3,6 +3,7 @@ package detector
 import (
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // Multi-index hashing (Norouzi, Punjani and Fleet, "Fast Exact Search in
@@ -34,16 +35,19 @@ const mihMinEntries = 2048
 // layout aims at: fewer means more, emptier probes, more means longer scans.
 const mihBucketTarget = 8
 
+// mihBucketTarget0 is the same for slot 0, whose buckets are runs of codes.
+const mihBucketTarget0 = 8
+
 // Cost model, in rough nanoseconds on one core, used to pick the layout at
 // build time and, per query radius, the per-slot radii or the linear scan.
 // It assumes uniformly spread codes; clustered lists only make MIH find more
 // true matches, which any method must return.
 const (
-	mihCostProbe  = 6.0  // one offsets lookup, usually a cache miss
-	mihCostScan   = 0.8  // one posting read and low-bit test
-	mihCostScan0  = 2.0  // one slot-0 code, contiguous, full distance
-	mihCostVerify = 10.0 // one random code fetch and full distance
-	mihCostWord   = 0.35 // one word of the linear scan
+	mihCostProbe  = 30.0 // one offsets lookup, usually a cache miss
+	mihCostScan   = 1.0  // one posting read and low-bit test
+	mihCostScan0  = 4.0  // one slot-0 code, contiguous, full distance
+	mihCostVerify = 20.0 // one random code fetch and full distance
+	mihCostWord   = 0.45 // one word of the linear scan
 )
 
 type mihSlot struct {
@@ -73,82 +77,147 @@ func mihSub(c []uint64, start, width int) uint32 {
 	return uint32(v >> (64 - uint(width)))
 }
 
+// mihScratch holds one query's working buffers; pooled so that a query
+// allocates nothing once warm.
+type mihScratch struct {
+	probes []mihProbe
+	cands  []uint32
+	sink   uint64 // keeps the touching loads from being optimised away
+}
+
+// mihProbe is one coarse bucket to read: slot, key, then its bounds.
+type mihProbe struct {
+	slot   uint8
+	rem    uint8 // low-bit distance still allowed
+	ql     uint32
+	lo, hi uint32
+}
+
 // mih runs the multi-index search with the given per-slot radii.
-func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit) []idxHit {
+//
+// A query at 10 million entries touches thousands of buckets and codes at
+// random, each a likely cache and TLB miss. Done one bucket at a time, every
+// miss waits for the one before it (offsets, then postings, then code). So the
+// search runs in phases over flat arrays: list every bucket, load every
+// bucket's bounds, gather candidates from the postings, then verify. Within a
+// phase the loads do not depend on each other and the CPU overlaps them.
+func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScratch) []idxHit {
 	qw := q[:t.words]
-	var qsub [mihMaxSlots]uint32
-	for k := range t.slots {
-		qsub[k] = mihSub(qw, t.slots[k].start, t.slots[k].width)
-	}
+	probes := sc.probes[:0]
 	for k := range t.slots {
 		rk := int(radii[k])
 		if rk < 0 {
 			continue
 		}
 		s := &t.slots[k]
+		sub := mihSub(qw, s.start, s.width)
 		low := uint(s.width - s.coarse)
-		qc := uint64(qsub[k] >> low)
-		ql := qsub[k] & (1<<low - 1)
+		qc := uint64(sub >> low)
+		ql := sub & (1<<low - 1)
 		lim := uint64(1) << uint(s.coarse)
 		for j := 0; j <= rk && j <= s.coarse; j++ {
-			rem := rk - j
+			p := mihProbe{slot: uint8(k), rem: uint8(min(rk-j, 255)), ql: ql}
 			if j == 0 {
-				hits = t.mihBucket(q, r, radii, &qsub, k, qc, ql, rem, hits)
+				p.lo = uint32(qc)
+				probes = append(probes, p)
 				continue
 			}
 			// Gosper's hack: every coarse-bit mask with exactly j bits set.
 			for m := uint64(1)<<uint(j) - 1; m < lim; {
-				hits = t.mihBucket(q, r, radii, &qsub, k, qc^m, ql, rem, hits)
+				p.lo = uint32(qc ^ m)
+				probes = append(probes, p)
 				u := m & -m
 				v := m + u
 				m = v + ((v^m)/u)>>2
 			}
 		}
 	}
-	return hits
-}
-
-// mihBucket scans one coarse bucket of slot k.
-func (t *idxTable) mihBucket(q *Code, r int, radii []int8, qsub *[mihMaxSlots]uint32, k int, key uint64, ql uint32, rem int, hits []idxHit) []idxHit {
-	s := &t.slots[k]
-	lo, hi := s.offsets[key], s.offsets[key+1]
-	if k == 0 {
-		for pos := lo; pos < hi; pos++ {
-			if d := t.distAt(q, pos); d <= r && t.mihFirst(qsub, radii, pos, k) {
+	// Bounds: independent loads, no branch on loaded data.
+	for i := range probes {
+		p := &probes[i]
+		off := t.slots[p.slot].offsets
+		key := p.lo
+		p.lo, p.hi = off[key], off[key+1]
+	}
+	// Touch the first and last posting of every bucket so that the lines are
+	// in cache before the scan, whose loop exits mispredict and would
+	// otherwise keep the misses from overlapping. Empty buckets touch a
+	// neighbour; that is harmless.
+	var sink uint32
+	for i := range probes {
+		p := &probes[i]
+		if p.slot == 0 {
+			continue
+		}
+		ps := t.slots[p.slot].postings
+		lo := min(int(p.lo), len(ps)-1)
+		hi := max(int(p.hi)-1, 0)
+		sink ^= ps[lo] ^ ps[hi]
+	}
+	// Candidates: slot 0's buckets are position ranges; the others' postings
+	// are filtered on their low bits before any code is read.
+	cands := sc.cands[:0]
+	idBits := t.idBits
+	idMask := uint32(1)<<idBits - 1
+	for i := range probes {
+		p := &probes[i]
+		if p.slot == 0 {
+			for pos := p.lo; pos < p.hi; pos++ {
+				cands = append(cands, pos)
+			}
+			continue
+		}
+		// Branch-free: whether a posting passes is a coin toss the branch
+		// predictor would lose.
+		ps := t.slots[p.slot].postings[p.lo:p.hi]
+		cands = slices.Grow(cands, len(ps))
+		nc := len(cands)
+		buf := cands[:nc+len(ps)]
+		rem := int(p.rem)
+		for _, v := range ps {
+			buf[nc] = v & idMask
+			nc += mihB2I(bits.OnesCount32((v>>idBits)^p.ql) <= rem)
+		}
+		cands = buf[:nc]
+	}
+	// Verify, after touching every candidate's code for the same reason as
+	// above. A code found in several slots is verified and appended once per
+	// slot; search sorts the hits and drops the repeats.
+	switch t.words {
+	case 4:
+		codes := t.codes
+		var sink64 uint64
+		for _, pos := range cands {
+			sink64 ^= codes[int(pos)*4]
+		}
+		sc.sink = sink64 ^ uint64(sink)
+		q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
+		for _, pos := range cands {
+			c := codes[int(pos)*4 : int(pos)*4+4 : int(pos)*4+4]
+			d := bits.OnesCount64(c[0]^q0) + bits.OnesCount64(c[1]^q1) +
+				bits.OnesCount64(c[2]^q2) + bits.OnesCount64(c[3]^q3)
+			if d <= r {
 				hits = append(hits, idxHit{pos: pos, dist: int32(d)})
 			}
 		}
-		return hits
-	}
-	idBits := t.idBits
-	idMask := uint32(1)<<idBits - 1
-	for _, p := range s.postings[lo:hi] {
-		if bits.OnesCount32((p>>idBits)^ql) > rem {
-			continue
-		}
-		pos := p & idMask
-		if d := t.distAt(q, pos); d <= r && t.mihFirst(qsub, radii, pos, k) {
-			hits = append(hits, idxHit{pos: pos, dist: int32(d)})
+	default:
+		codes := t.codes
+		q0 := q[0]
+		for _, pos := range cands {
+			if d := bits.OnesCount64(codes[pos] ^ q0); d <= r {
+				hits = append(hits, idxHit{pos: pos, dist: int32(d)})
+			}
 		}
 	}
+	sc.probes, sc.cands = probes, cands
 	return hits
 }
 
-// mihFirst reports whether slot k is the first slot whose ball holds the
-// code at pos, so that a match found in several slots is reported once,
-// without a per-query seen-set.
-func (t *idxTable) mihFirst(qsub *[mihMaxSlots]uint32, radii []int8, pos uint32, k int) bool {
-	c := t.codes[int(pos)*t.words : int(pos+1)*t.words]
-	for j := 0; j <= k; j++ {
-		if radii[j] < 0 {
-			continue
-		}
-		s := &t.slots[j]
-		if bits.OnesCount32(mihSub(c, s.start, s.width)^qsub[j]) <= int(radii[j]) {
-			return j == k
-		}
+func mihB2I(b bool) int {
+	if b {
+		return 1
 	}
-	return false
+	return 0
 }
 
 // mihLayout cuts a bits-wide code into m slots as even as possible and gives
@@ -164,7 +233,11 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 		if k < nbits%m {
 			w++
 		}
-		c := int(math.Round(math.Log2(float64(n) / mihBucketTarget)))
+		target := float64(mihBucketTarget)
+		if k == 0 {
+			target = mihBucketTarget0
+		}
+		c := int(math.Round(math.Log2(float64(n) / target)))
 		c = max(1, min(c, w))
 		// The low bits must fit beside the position in one uint32 posting.
 		c = max(c, w-(32-int(idBits)))
