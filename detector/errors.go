@@ -32,6 +32,10 @@ var (
 	// ErrUnknownFormat is returned for a source that is none of the hash
 	// list formats (hex lines, vPDQ, CSV) nor a compiled index.
 	ErrUnknownFormat = errors.New("detector: unrecognised list format")
+	// ErrMediaSource is returned for a list source that is an image or a
+	// video: such sources have to be hashed first, which the list readers
+	// do not do.
+	ErrMediaSource = errors.New("detector: image or video source")
 	// ErrMalformedLine is wrapped by the error of a line a list reader could
 	// not use; in strict mode it ends the read.
 	ErrMalformedLine = errors.New("detector: malformed line")
