@@ -9,9 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
-	"runtime"
 	"testing"
 	"time"
 )
@@ -272,10 +272,10 @@ func TestIndexStats(t *testing.T) {
 	if st.Tables[0].LinearFrom != 0 || len(st.Tables[0].SlotBits) != 0 || st.Tables[0].Bytes == 0 {
 		t.Errorf("small table = %+v", st.Tables[0])
 	}
-	y, _ := fileTestIndex(t, 5000, idxBuildConfig{})
-	for _, ts := range y.Stats().Tables {
-		if len(ts.SlotBits) == 0 || ts.LinearFrom <= ts.Algorithm.DefaultMaxDistance() {
-			t.Errorf("5000-entry table = %+v", ts)
-		}
+	// The cost model picks the multi-index from a few ten thousand PDQ codes.
+	rng := rand.New(rand.NewPCG(1, 1))
+	y := idxTestBuild(t, idxTestData(rng, PDQ, 30000, false), idxBuildConfig{})
+	if ts := y.Stats().Tables[0]; len(ts.SlotBits) == 0 || ts.LinearFrom <= PDQ.DefaultMaxDistance() {
+		t.Errorf("30000-entry table = %+v", ts)
 	}
 }
