@@ -169,6 +169,41 @@ func (x *Index) Query(h Hash, maxDistance int, dst []Match) []Match {
 	return dst
 }
 
+// QueryLinear is Query answered by scanning every code of h's algorithm. It
+// is the reference the multi-index is tested against and the baseline
+// benchmarks report beside it; Query already scans where that is faster.
+func (x *Index) QueryLinear(h Hash, maxDistance int, dst []Match) []Match {
+	t := x.table(h.Algorithm)
+	if t == nil || maxDistance < 0 {
+		return dst
+	}
+	hp := idxHitPool.Get().(*[]idxHit)
+	hits := t.linear(&h.Code, maxDistance, (*hp)[:0])
+	slices.SortFunc(hits, idxHitCmp)
+	allowed := false
+	for _, hit := range hits {
+		if x.tags[t.tags[hit.pos]].flags&idxTagAllow != 0 {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		for _, hit := range hits {
+			dst = append(dst, Match{Entry: x.entryAt(t, hit.pos), Distance: int(hit.dist)})
+		}
+	}
+	*hp = hits
+	idxHitPool.Put(hp)
+	return dst
+}
+
+func idxHitCmp(a, b idxHit) int {
+	if c := cmp.Compare(a.dist, b.dist); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.pos, b.pos)
+}
+
 // QueryResult answers one query in full into res, reusing res's slices.
 func (x *Index) QueryResult(h Hash, maxDistance int, res *Result) {
 	res.Query = h
@@ -276,12 +311,7 @@ func (t *idxTable) search(q *Code, r int, hits []idxHit) []idxHit {
 		hits = t.mih(q, r, t.plans[r].radii, hits, sc)
 		mihScratchPool.Put(sc)
 	}
-	slices.SortFunc(hits[start:], func(a, b idxHit) int {
-		if c := cmp.Compare(a.dist, b.dist); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.pos, b.pos)
-	})
+	slices.SortFunc(hits[start:], idxHitCmp)
 	// MIH finds a code once per slot whose ball holds it; repeats are
 	// adjacent after the sort.
 	return hits[:start+len(slices.Compact(hits[start:]))]

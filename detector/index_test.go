@@ -364,3 +364,18 @@ func TestIndexIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexQueryLinear(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	entries := idxTestData(rng, PDQ, 3000, true)
+	entries[0].Allow = true
+	x := idxTestBuild(t, entries, idxBuildConfig{slots: 11, forceMIH: true})
+	for _, q := range idxTestQueries(rng, PDQ, entries, 30) {
+		for _, r := range []int{-1, 0, 10, 31, 60} {
+			a, b := x.Query(q, r, nil), x.QueryLinear(q, r, nil)
+			if !slices.EqualFunc(a, b, func(a, b Match) bool { return a == b }) {
+				t.Fatalf("r=%d: Query %d matches, QueryLinear %d", r, len(a), len(b))
+			}
+		}
+	}
+}
