@@ -208,7 +208,7 @@ func (tb *idxTableBuilder) finish(cfg idxBuildConfig) *idxTable {
 			t.mihPostings(k)
 		}
 	}
-	t.plans = mihPlans(t, cfg.forceMIH)
+	t.mihPrepare(cfg.forceMIH)
 	return t
 }
 

@@ -547,7 +547,7 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 			}
 		}
 	}
-	t.plans = mihPlans(t, false)
+	t.mihPrepare(false)
 	return t, nil
 }
 
