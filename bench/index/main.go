@@ -114,6 +114,10 @@ type result struct {
 	P99US         float64 `json:"p99_us"`
 	P999US        float64 `json:"p999_us"`
 	MaxUS         float64 `json:"max_us"`
+	CPUMedianUS   float64 `json:"cpu_median_us"`
+	CPUP99US      float64 `json:"cpu_p99_us"`
+	CPUP999US     float64 `json:"cpu_p999_us"`
+	LoadAvg       string  `json:"loadavg"`
 	MissMedianUS  float64 `json:"miss_median_us"`
 	NearMedianUS  float64 `json:"near_median_us"`
 	MeanMatches   float64 `json:"mean_matches"`
@@ -159,7 +163,9 @@ func parent(ctx context.Context, c config, stdout io.Writer) error {
 	res.Algo, res.Data, res.N, res.R = c.algo.String(), c.data, c.n, c.r
 	fmt.Fprintf(stdout, "%s %s n=%d r=%d: build %.1fs (peak %.0f MiB), file %.0f MiB, load %.2fs, RSS %.0f MiB (peak %.0f), slots %v\n",
 		res.Algo, res.Data, res.N, res.R, res.BuildSeconds, res.BuildPeakMiB, res.FileMiB, res.LoadSeconds, res.RSSMiB, res.PeakRSSMiB, res.Slots)
-	fmt.Fprintf(stdout, "  query: median %.1f us (miss %.1f, near %.1f), p99 %.1f us, p99.9 %.1f us, max %.0f us; linear median %.0f us; batch of 1000: %.0f queries/s (linear %.0f); same answers as linear: %v\n",
+	fmt.Fprintf(stdout, "  thread CPU per query: median %.1f us, p99 %.1f us, p99.9 %.1f us (load average while timing: %s)\n",
+		res.CPUMedianUS, res.CPUP99US, res.CPUP999US, res.LoadAvg)
+	fmt.Fprintf(stdout, "  query wall time: median %.1f us (miss %.1f, near %.1f), p99 %.1f us, p99.9 %.1f us, max %.0f us; linear median %.0f us; batch of 1000: %.0f queries/s (linear %.0f); same answers as linear: %v\n",
 		res.MedianUS, res.MissMedianUS, res.NearMedianUS, res.P99US, res.P999US, res.MaxUS, res.LinearMedUS, res.BatchQPS, res.LinearQPS, res.SameAsLinear)
 	js, _ := json.Marshal(res)
 	fmt.Fprintf(stdout, "  %s\n", js)
@@ -323,13 +329,17 @@ func childQuery(c config, stdout io.Writer) error {
 		dst = x.Query(qs[i], c.r, dst[:0])
 	}
 	n := min(c.queries, len(qs))
+	runtime.LockOSThread()
 	lat := make([]time.Duration, n)
+	cpu := make([]time.Duration, n)
 	var missLat, nearLat []time.Duration
 	matches := 0
 	for i := range n {
+		c0 := threadCPU()
 		t0 := time.Now()
 		dst = x.Query(qs[i], c.r, dst[:0])
 		lat[i] = time.Since(t0)
+		cpu[i] = threadCPU() - c0
 		matches += len(dst)
 		if near[i] {
 			nearLat = append(nearLat, lat[i])
@@ -382,6 +392,10 @@ func childQuery(c config, stdout io.Writer) error {
 		"p99_us":                  us(pct(lat, 0.99)),
 		"p999_us":                 us(pct(lat, 0.999)),
 		"max_us":                  us(pct(lat, 1)),
+		"cpu_median_us":           us(pct(cpu, 0.5)),
+		"cpu_p99_us":              us(pct(cpu, 0.99)),
+		"cpu_p999_us":             us(pct(cpu, 0.999)),
+		"loadavg":                 loadavg(),
 		"miss_median_us":          us(pct(missLat, 0.5)),
 		"near_median_us":          us(pct(nearLat, 0.5)),
 		"mean_matches":            float64(matches) / float64(max(n, 1)),
@@ -393,6 +407,19 @@ func childQuery(c config, stdout io.Writer) error {
 		"queries_timed":           n,
 		"linear_queries":          len(linLat),
 	})
+}
+
+// loadavg is the machine's 1-minute load average, to judge the wall times.
+func loadavg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // procMiB reads a memory figure of this process from /proc/self/status.
