@@ -224,6 +224,11 @@ func (x *Index) WriteFile(path string) (err error) {
 	if err = bw.Flush(); err != nil {
 		return fmt.Errorf("index %s: %w", path, err)
 	}
+	// CreateTemp makes the file private; an index holds hashes and list
+	// names, not material, and the node may run as another user.
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("index %s: %w", path, err)
+	}
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("index %s: %w", path, err)
 	}

@@ -65,6 +65,9 @@ func TestIndexFileRoundTrip(t *testing.T) {
 				}
 			}
 		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Fatalf("mode %v, %v", fi.Mode(), err)
+		}
 		// The file leaves no temporary behind.
 		if des, _ := os.ReadDir(dir); len(des) != 1 {
 			t.Fatalf("directory holds %d files", len(des))
