@@ -72,6 +72,14 @@ type mihSlot struct {
 	masks [][]uint32
 }
 
+// Software pipelining of the prefetches: how far ahead, in buckets or
+// candidates, and in chunks of how many. Measured at 10M PDQ codes: 32 to
+// 256 ahead are alike and some 5-8% faster than prefetching all at once.
+const (
+	mihAhead = 64
+	mihChunk = 16
+)
+
 // mihMaskRadius is the largest radius whose masks are listed in advance.
 const mihMaskRadius = 3
 
@@ -189,27 +197,37 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	// Prefetch the first and last posting of every bucket (the first codes
 	// of a slot-0 bucket) so that the lines are in cache before the scan,
 	// whose loop exits mispredict and would otherwise keep the misses from
-	// overlapping.
+	// overlapping. Two addresses a bucket, valid even for an empty one, so
+	// that bucket i's are at 2i.
 	addrs := sc.addrs[:0]
 	for i := range probes {
 		p := &probes[i]
-		if p.lo == p.hi {
-			continue
+		var a, b uintptr
+		switch {
+		case p.slot == 0:
+			a = uintptr(unsafe.Pointer(&t.codes[int(min(p.lo, uint32(t.n-1)))*t.words]))
+			b = a
+		default:
+			ps := t.slots[p.slot].postings
+			a = uintptr(unsafe.Pointer(&ps[min(p.lo, uint32(t.n-1))]))
+			b = uintptr(unsafe.Pointer(&ps[max(p.hi, 1)-1]))
 		}
-		if p.slot == 0 {
-			addrs = append(addrs, uintptr(unsafe.Pointer(&t.codes[int(p.lo)*t.words])))
-			continue
-		}
-		ps := t.slots[p.slot].postings
-		addrs = append(addrs, uintptr(unsafe.Pointer(&ps[p.lo])), uintptr(unsafe.Pointer(&ps[p.hi-1])))
+		addrs = append(addrs, a, b)
 	}
-	mihPrefetch(addrs)
+	// Prefetching runs mihAhead buckets ahead of the scan, a chunk at a
+	// time: a burst of thousands would overflow the miss buffers.
+	mihPrefetch(addrs[:min(len(addrs), 2*mihAhead)])
 	// Candidates: slot 0's buckets are position ranges; the others' postings
 	// are filtered on their low bits before any code is read.
 	cands := sc.cands[:0]
 	idBits := t.idBits
 	idMask := uint32(1)<<idBits - 1
 	for i := range probes {
+		if i%mihChunk == 0 {
+			if lo := 2 * (i + mihAhead); lo < len(addrs) {
+				mihPrefetch(addrs[lo:min(len(addrs), lo+2*mihChunk)])
+			}
+		}
 		p := &probes[i]
 		if p.slot == 0 {
 			for pos := p.lo; pos < p.hi; pos++ {
@@ -240,9 +258,14 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		for _, pos := range cands {
 			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[int(pos)*4])))
 		}
-		mihPrefetch(addrs)
+		mihPrefetch(addrs[:min(len(addrs), mihAhead)])
 		q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
-		for _, pos := range cands {
+		for i, pos := range cands {
+			if i%mihChunk == 0 {
+				if lo := i + mihAhead; lo < len(addrs) {
+					mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
+				}
+			}
 			c := codes[int(pos)*4 : int(pos)*4+4 : int(pos)*4+4]
 			d := bits.OnesCount64(c[0]^q0) + bits.OnesCount64(c[1]^q1) +
 				bits.OnesCount64(c[2]^q2) + bits.OnesCount64(c[3]^q3)
@@ -256,9 +279,14 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		for _, pos := range cands {
 			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[pos])))
 		}
-		mihPrefetch(addrs)
+		mihPrefetch(addrs[:min(len(addrs), mihAhead)])
 		q0 := q[0]
-		for _, pos := range cands {
+		for i, pos := range cands {
+			if i%mihChunk == 0 {
+				if lo := i + mihAhead; lo < len(addrs) {
+					mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
+				}
+			}
 			if d := bits.OnesCount64(codes[pos] ^ q0); d <= r {
 				hits = append(hits, idxHit{pos: pos, dist: int32(d)})
 			}
