@@ -88,7 +88,7 @@ func (b *Builder) intern(s string) (uint32, error) {
 	if k, ok := b.strIdx[s]; ok {
 		return k, nil
 	}
-	if len(b.strBlob)+len(s) >= idxNumericID {
+	if int64(len(b.strBlob))+int64(len(s)) >= idxNumericID {
 		return 0, fmt.Errorf("%w: string table over 2 GiB", ErrIndexTooLarge)
 	}
 	k := uint32(len(b.strOff) - 1)
@@ -132,7 +132,7 @@ func (b *Builder) idRef(id string) (uint32, error) {
 		return idxNumericID | v, nil
 	}
 	off := len(b.idBlob)
-	if off+len(id)+binary.MaxVarintLen64 >= idxNumericID {
+	if int64(off)+int64(len(id))+binary.MaxVarintLen64 >= idxNumericID {
 		return 0, fmt.Errorf("%w: ids over 2 GiB", ErrIndexTooLarge)
 	}
 	b.idBlob = binary.AppendUvarint(b.idBlob, uint64(len(id)))
