@@ -284,3 +284,21 @@ func newTestFlagSet() *flag.FlagSet {
 	fs.Int("n", 0, "")
 	return fs
 }
+
+func TestIndexProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := newIndexProgress(&buf, 100<<20)
+	p.add(50 << 20)
+	p.stop()
+	if buf.Len() != 0 {
+		t.Fatalf("progress drawn on a buffer: %q", buf.String())
+	}
+	// As on a terminal: a bar, then the line cleared at the end.
+	p = newIndexProgress(&buf, 100<<20)
+	p.active = true
+	p.add(50 << 20)
+	p.stop()
+	if out := buf.String(); !strings.Contains(out, "\r[###############               ]  50% 50/100 MiB") || !strings.HasSuffix(out, "\r\033[K") {
+		t.Fatalf("progress = %q", out)
+	}
+}
