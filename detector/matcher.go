@@ -157,7 +157,7 @@ func (m *Matcher) Observe(pts time.Duration, at time.Time, content, full Plane) 
 			obs.Best = m.buf[0].Distance
 			best = &SampleMatch{PTS: pts, At: at, Hash: h}
 			for _, mm := range m.buf[:min(len(m.buf), m.cfg.MaxEntries)] {
-				best.Matches = append(best.Matches, MatchedEntry{Entry: *mm.Entry, Distance: mm.Distance})
+				best.Matches = append(best.Matches, MatchedEntry{Entry: mm.Entry, Distance: mm.Distance})
 			}
 		}
 		obs.MatchTime += time.Since(t1)

@@ -2,9 +2,11 @@ package sampler
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,5 +197,109 @@ func TestSamplerResyncsAfterCorruptKeyframe(t *testing.T) {
 			t.Errorf("corrupt keyframe produced a sample without an error")
 		}
 		f.Release()
+	}
+}
+
+// Timestamps that jump back or far ahead do not stop sampling: the wall
+// clock keeps it going.
+func TestSamplerSurvivesTimestampJumps(t *testing.T) {
+	aus := accessUnits(t, h264File(t, 10, 60, "160x120"), time.Unix(0, 0))
+	for i := range aus {
+		switch {
+		case i >= 90 && i < 180:
+			aus[i].PTS -= 50 * time.Second // back, before the start
+		case i >= 180:
+			aus[i].PTS += time.Hour // far ahead
+		}
+	}
+	var stats Stats
+	s, err := New(Params{Codec: H264}, keyframeOnly, &stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make(chan Frame, 1)
+	for i := range aus {
+		if err := s.Push(&aus[i], out); err != nil {
+			t.Fatalf("unit %d: %v", i, err)
+		}
+		for len(out) > 0 {
+			f := <-out
+			f.Release()
+		}
+	}
+	if n := stats.Sampled.Load(); n != 5 {
+		t.Fatalf("%d samples, want one per keyframe (5)", n)
+	}
+}
+
+// A keyframe without any SPS/PPS yet is an error, counted, and sampling
+// starts once they arrive.
+func TestSamplerMissingParameterSets(t *testing.T) {
+	aus := accessUnits(t, h264File(t, 4, 60, "160x120"), time.Unix(0, 0))
+	strip := func(au *AccessUnit) {
+		var keep [][]byte
+		for _, n := range au.NALUs {
+			if t := n[0] & 0x1f; t != 7 && t != 8 {
+				keep = append(keep, n)
+			}
+		}
+		au.NALUs = keep
+	}
+	sps, pps := aus[0].NALUs[0], aus[0].NALUs[1]
+	strip(&aus[0])
+	strip(&aus[60])
+	var stats Stats
+	s, err := New(Params{Codec: H264}, keyframeOnly, &stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make(chan Frame, 1)
+	if err := s.Push(&aus[0], out); !errors.Is(err, ErrNoParameterSets) {
+		t.Fatalf("err = %v, want ErrNoParameterSets", err)
+	}
+	// The parameter sets come in-band later, as an encoder restart would.
+	aus[30].NALUs = append([][]byte{sps, pps}, aus[30].NALUs...)
+	for i := 1; i < len(aus); i++ {
+		if err := s.Push(&aus[i], out); err != nil {
+			t.Fatalf("unit %d: %v", i, err)
+		}
+	}
+	if stats.Sampled.Load() != 1 || stats.DecodeErrors.Load() != 1 {
+		t.Fatalf("sampled %d, errors %d; want 1 and 1", stats.Sampled.Load(), stats.DecodeErrors.Load())
+	}
+	f := <-out
+	f.Release()
+}
+
+// A publisher that changes resolution mid-stream (a new SPS) keeps being
+// sampled at the new size.
+func TestSamplerResolutionChange(t *testing.T) {
+	a := accessUnits(t, h264File(t, 2, 30, "160x120"), time.Unix(0, 0))
+	b := accessUnits(t, h264File(t, 2, 30, "320x180"), time.Unix(2, 0))
+	for i := range b {
+		b[i].PTS += 2 * time.Second
+	}
+	s, err := New(Params{Codec: H264}, keyframeOnly, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make(chan Frame, 1)
+	var sizes []string
+	for _, au := range append(a, b...) {
+		if err := s.Push(&au, out); err != nil {
+			t.Fatal(err)
+		}
+		for len(out) > 0 {
+			f := <-out
+			sizes = append(sizes, strconv.Itoa(f.Plane.Width)+"x"+strconv.Itoa(f.Plane.Height))
+			f.Release()
+		}
+	}
+	want := []string{"160x120", "160x120", "320x180", "320x180"}
+	if strings.Join(sizes, " ") != strings.Join(want, " ") {
+		t.Fatalf("sample sizes %v, want %v", sizes, want)
 	}
 }

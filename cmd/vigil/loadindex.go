@@ -2,22 +2,16 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/vigilstream/vigil/detector"
 )
 
-// loadIndex reads a hash list for the commands that match.
+// loadIndex reads a compiled index or a hash list for the commands that
+// match.
 func loadIndex(path string) (*detector.Index, error) {
-	f, err := os.Open(path)
+	idx, err := detector.LoadIndex(path)
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	defer f.Close()
-	entries, err := detector.ReadHexList(f, filepath.Base(path), path)
-	if err != nil {
-		return nil, fmt.Errorf("index: %w", err)
-	}
-	return detector.NewIndex(entries)
+	return idx, nil
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/vigilstream/vigil/sampler"
 )
 
 // errUsage marks a command line that could not be understood; the exit code
@@ -43,11 +45,18 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: no command", errUsage)
 	}
+	if len(args) > 0 && args[0] != "serve" {
+		// Tools report their own errors; FFmpeg's warnings go to stderr
+		// as log lines, rate-limited, never its informational chatter.
+		sampler.RouteFFmpegLogs(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], env, io)
 	case "hash":
 		return runHash(ctx, args[1:], io)
+	case "index":
+		return runIndex(ctx, args[1:], stdin, stdout, stderr)
 	case "scan":
 		return runScan(ctx, args[1:], io)
 	case "signals":

@@ -1,13 +1,11 @@
 package node
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/vigilstream/vigil/detector"
@@ -17,7 +15,7 @@ import (
 type loadedIndex struct {
 	Index    *detector.Index
 	Source   string
-	Version  string // first 12 hex digits of the file's SHA-256
+	Version  string // CRC-32C of the file
 	LoadedAt time.Time
 	modTime  time.Time
 	size     int64
@@ -41,9 +39,10 @@ func (n *Node) indexInfo() indexInfo {
 	return info
 }
 
-// readIndex loads path ("" for an empty index). It reads the file once, so
-// the version is the checksum of exactly what was loaded.
-func readIndex(path string) (*loadedIndex, error) {
+// readIndex loads path ("" for an empty index): a compiled index or a hash
+// list. Its version is the CRC-32C of the file, so every node that loads
+// the same file reports the same version.
+func (n *Node) readIndex(path string) (*loadedIndex, error) {
 	if path == "" {
 		idx, _ := detector.NewIndex(nil)
 		return &loadedIndex{Index: idx, LoadedAt: time.Now()}, nil
@@ -52,21 +51,31 @@ func readIndex(path string) (*loadedIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: index: %w", err)
 	}
-	raw, err := os.ReadFile(path)
+	// A list the node serves is read strictly: a truncated or damaged
+	// file is refused whole rather than served in part. `vigil index
+	// build` compiles lists leniently, reporting what it skipped.
+	idx, _, err := detector.LoadIndexReport(path, detector.ListOptions{Strict: true})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	version, err := fileCRC(path)
 	if err != nil {
 		return nil, fmt.Errorf("node: index: %w", err)
 	}
-	entries, err := detector.ReadHexList(bytes.NewReader(raw), filepath.Base(path), path)
+	return &loadedIndex{Index: idx, Source: path, Version: version, LoadedAt: time.Now(), modTime: st.ModTime(), size: st.Size()}, nil
+}
+
+func fileCRC(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("node: index: %w", err)
+		return "", err
 	}
-	idx, err := detector.NewIndex(entries)
-	if err != nil {
-		return nil, fmt.Errorf("node: index: %w", err)
+	defer f.Close()
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
 	}
-	sum := sha256.Sum256(raw)
-	return &loadedIndex{Index: idx, Source: path, Version: hex.EncodeToString(sum[:6]), LoadedAt: time.Now(),
-		modTime: st.ModTime(), size: st.Size()}, nil
+	return fmt.Sprintf("%08x", h.Sum32()), nil
 }
 
 // errNoIndexFile refuses a reload when the node was started without --index.
@@ -81,7 +90,7 @@ func (n *Node) ReloadIndex() (indexInfo, error) {
 	if n.cfg.Index == "" {
 		return n.indexInfo(), errNoIndexFile
 	}
-	li, err := readIndex(n.cfg.Index)
+	li, err := n.readIndex(n.cfg.Index)
 	if err != nil {
 		n.metrics.indexReloads.WithLabelValues("refused").Inc()
 		n.log.Error("index reload refused; keeping the index in use", "index", n.cfg.Index, "err", err,

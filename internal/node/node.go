@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 }
 
 func (n *Node) loadIndex() error {
-	li, err := readIndex(n.cfg.Index)
+	li, err := n.readIndex(n.cfg.Index)
 	if err != nil {
 		return err
 	}
