@@ -15,6 +15,7 @@ import (
 type Registry struct {
 	consumer Consumer
 	onEnded  func(*Stream)
+	admit    Admitter
 
 	mu      sync.Mutex
 	streams map[string]*Stream

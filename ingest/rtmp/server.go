@@ -167,12 +167,34 @@ func (s *Server) accept(conn *budgetConn) (*gortmplib.ServerConn, *ingest.Stream
 		_ = sc.RejectAction()
 		return nil, nil, err
 	}
+	// Admission runs before any media is read; the connection's deadline
+	// bounds it.
+	actx, cancel := context.WithDeadline(s.ctx, time.Now().Add(s.cfg.HandshakeTimeout))
+	err = s.reg.Admit(actx, ingest.Request{Protocol: "rtmp", Name: name, Key: streamKey(sc, name), Remote: conn.RemoteAddr().String()})
+	cancel()
+	if err != nil {
+		_ = sc.RejectAction()
+		return nil, nil, err
+	}
 	st, err := s.reg.Open(s.ctx, name, "rtmp", conn.RemoteAddr().String())
 	if err != nil {
 		_ = sc.RejectAction()
 		return nil, nil, err
 	}
 	return sc, st, nil
+}
+
+// streamKey is the credential an RTMP publisher presents: ?key= or ?token=
+// in the publish URL, or else the stream name itself (OBS's "stream key"
+// field ends up as the last path element).
+func streamKey(sc *gortmplib.ServerConn, name string) string {
+	q := sc.URL.Query()
+	for _, k := range []string{"key", "token"} {
+		if v := q.Get(k); v != "" {
+			return v
+		}
+	}
+	return name
 }
 
 // streamName takes the stream name from the publish URL /APP/NAME.
