@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/vigilstream/vigil/ingest"
 	"github.com/vigilstream/vigil/sampler"
 )
@@ -219,7 +220,13 @@ func (s *Server) publish(conn *budgetConn, sc *gortmplib.ServerConn, st *ingest.
 	defer stop()
 
 	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	r := &gortmplib.Reader{Conn: sc}
+	// The reader gets a guard in front of the connection, so it must be
+	// told to accept the publish itself.
+	if err := sc.AcceptAction(); err != nil {
+		return fmt.Errorf("accept publish: %w", err)
+	}
+	guard := &codecGuard{Conn: sc}
+	r := &gortmplib.Reader{Conn: guard}
 	if err := r.Initialize(); err != nil {
 		return explainTrackError(err)
 	}
@@ -236,14 +243,39 @@ func (s *Server) publish(conn *budgetConn, sc *gortmplib.ServerConn, st *ingest.
 	if video == nil {
 		return fmt.Errorf("%w: no video track", ingest.ErrUnsupportedMedia)
 	}
+	guard.expect(video.Codec)
+	push := func(pts time.Duration, au sampler.AccessUnit) {
+		au.PTS, au.Arrival = pts, time.Now()
+		st.Push(au)
+	}
 	switch c := video.Codec.(type) {
 	case *codecs.H264:
 		st.StartVideo(sampler.Params{Codec: sampler.H264, SPS: c.SPS, PPS: c.PPS}, s.cfg.Queue)
 		r.OnDataH264(video, func(pts, _ time.Duration, au [][]byte) {
-			st.Push(sampler.AccessUnit{PTS: pts, Arrival: time.Now(), Key: sampler.H264IsKey(au), NALUs: au})
+			push(pts, sampler.AccessUnit{Key: sampler.H264IsKey(au), NALUs: au})
+		})
+	case *codecs.H265:
+		st.StartVideo(sampler.Params{Codec: sampler.HEVC, VPS: c.VPS, SPS: c.SPS, PPS: c.PPS}, s.cfg.Queue)
+		r.OnDataH265(video, func(pts, _ time.Duration, au [][]byte) {
+			push(pts, sampler.AccessUnit{Key: sampler.HEVCIsKey(au), NALUs: au})
+		})
+	case *codecs.VP9:
+		st.StartVideo(sampler.Params{Codec: sampler.VP9}, s.cfg.Queue)
+		r.OnDataVP9(video, func(pts time.Duration, frame []byte) {
+			push(pts, sampler.AccessUnit{Key: sampler.VP9IsKey(frame), Frame: frame})
+		})
+	case *codecs.AV1:
+		st.StartVideo(sampler.Params{Codec: sampler.AV1}, s.cfg.Queue)
+		r.OnDataAV1(video, func(pts time.Duration, tu [][]byte) {
+			// dav1d takes the low-overhead format: OBUs with sizes.
+			frame, err := av1.Bitstream(tu).Marshal()
+			if err != nil {
+				return
+			}
+			push(pts, sampler.AccessUnit{Key: sampler.AV1IsKey(frame), Frame: frame})
 		})
 	default:
-		return fmt.Errorf("%w: video codec %s (this node takes H.264)", ingest.ErrUnsupportedMedia, codecName(video.Codec))
+		return fmt.Errorf("%w: video codec %s", ingest.ErrUnsupportedMedia, codecName(video.Codec))
 	}
 
 	for {
@@ -320,7 +352,7 @@ func explainTrackError(err error) error {
 			if name == "" {
 				name = "unknown"
 			}
-			return fmt.Errorf("%w: video codec %s (FLV codec id %d); this node takes H.264", ingest.ErrUnsupportedMedia, name, id)
+			return fmt.Errorf("%w: video codec %s (FLV codec id %d); this node takes H.264, or HEVC, VP9 and AV1 over enhanced RTMP", ingest.ErrUnsupportedMedia, name, id)
 		}
 	}
 	return fmt.Errorf("reading tracks: %w", err)

@@ -352,3 +352,15 @@ func stderrIfDone(p *testenv.Publisher) string {
 	}
 	return p.Stderr()
 }
+
+// A stream over the pixel limit is ended with that reason.
+func TestPixelLimitEndsStream(t *testing.T) {
+	h := startNode(t, "", "--max-pixels", "100000")
+	p := testenv.Publish(t, h.rtmpURL("big"), testenv.PublishOptions{})
+	if !p.WaitExit(context.Background(), 15*time.Second) {
+		t.Fatal("publisher over the pixel limit still connected")
+	}
+	if !h.log.waitFor("over 100000 pixels", 2*time.Second) {
+		t.Fatal("no reason naming the pixel limit in the log")
+	}
+}
