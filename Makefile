@@ -6,6 +6,9 @@ BIN       := bin/vigil
 APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config
 APT_TOOLS := ffmpeg
 RTMP_PORT ?= 1935
+# The demo node admits one stream key; production nodes configure their own
+# (--stream-keys, or --auth http|nats).
+DEMO_KEY  ?= demo-key
 
 .PHONY: all deps build demo run test fuzz bench clean
 
@@ -31,10 +34,10 @@ run: build demo
 	@echo "Push a stream that shows the demo picture after 5 s (the node cuts it):"
 	@echo "  ffmpeg -re -f lavfi -i testsrc2=size=640x360:rate=30 -re -loop 1 -framerate 30 -i demo/known.png \\"
 	@echo "    -filter_complex \"[0:v][1:v]overlay=enable='gte(t,5)'\" -c:v libx264 -preset veryfast -g 60 \\"
-	@echo "    -f flv rtmp://localhost:$(RTMP_PORT)/live/demo"
+	@echo "    -f flv 'rtmp://localhost:$(RTMP_PORT)/live/demo?key=$(DEMO_KEY)'"
 	@echo "Watch block signals:  ./$(BIN) signals tail"
 	@echo
-	$(BIN) serve --index demo/hashes.txt --rtmp-addr :$(RTMP_PORT)
+	$(BIN) serve --index demo/hashes.txt --rtmp-addr :$(RTMP_PORT) --stream-keys '*=$(DEMO_KEY)'
 
 # The race detector's shadow memory hides C memory leaks, so the RSS soak
 # tests run once more without it.

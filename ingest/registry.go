@@ -13,13 +13,18 @@ import (
 // Its methods are safe for concurrent use; it never calls out while holding
 // its lock.
 type Registry struct {
-	consumer Consumer
-	onEnded  func(*Stream)
-	admit    Admitter
+	consumer   Consumer
+	onEnded    func(*Stream)
+	admit      Admitter
+	maxBitrate int
 
 	mu      sync.Mutex
 	streams map[string]*Stream
 }
+
+// SetMaxBitrate makes every stream opened afterwards end itself, with a
+// reason, when its coded video exceeds bps bits per second over 5 s.
+func (r *Registry) SetMaxBitrate(bps int) { r.maxBitrate = bps }
 
 // OnEnded sets a function called once for every stream after it has ended
 // and its stages have stopped (for totals and events). Set it before the
@@ -31,21 +36,23 @@ func NewRegistry(consumer Consumer) *Registry {
 	return &Registry{consumer: consumer, streams: make(map[string]*Stream)}
 }
 
-// Open registers a new stream named name. A second publisher on a live
-// name is refused with ErrStreamExists. The stream's context derives from
-// ctx, so cancelling ctx ends every stream.
-func (r *Registry) Open(ctx context.Context, name, protocol, remote string) (*Stream, error) {
-	id, err := StreamID(name)
+// Open registers a new stream for an admitted request. A second publisher
+// on a live name is refused with ErrStreamExists. The stream's context
+// derives from ctx, so cancelling ctx ends every stream.
+func (r *Registry) Open(ctx context.Context, req Request) (*Stream, error) {
+	id, err := StreamID(req.Name)
 	if err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
 	s := &Stream{
 		Info: Info{
-			ID: id, Name: name, Session: newSession(),
-			Protocol: protocol, Remote: remote, Started: time.Now(),
+			ID: id, Name: req.Name, Session: newSession(),
+			Protocol: req.Protocol, Remote: req.Remote, Started: time.Now(),
+			KeyHash: KeyHash(req.Key),
 		},
 		reg: r, ctx: sctx, cancel: cancel, consumer: r.consumer,
+		done: make(chan struct{}), maxBitrate: r.maxBitrate,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

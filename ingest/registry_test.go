@@ -13,15 +13,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRegistryRefusesSecondPublisher(t *testing.T) {
 	r := NewRegistry(func(context.Context, *Stream, sampler.Params, <-chan sampler.AccessUnit) {})
-	a, err := r.Open(context.Background(), "cam", "rtmp", "127.0.0.1:1")
+	a, err := r.Open(context.Background(), Request{Name: "cam", Protocol: "rtmp", Remote: "127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Open(context.Background(), "cam", "rtmp", "127.0.0.1:2"); !errors.Is(err, ErrStreamExists) {
+	if _, err := r.Open(context.Background(), Request{Name: "cam", Protocol: "rtmp", Remote: "127.0.0.1:2"}); !errors.Is(err, ErrStreamExists) {
 		t.Fatalf("second publisher: err = %v, want ErrStreamExists", err)
 	}
 	a.End(nil)
-	b, err := r.Open(context.Background(), "cam", "rtmp", "127.0.0.1:3")
+	b, err := r.Open(context.Background(), Request{Name: "cam", Protocol: "rtmp", Remote: "127.0.0.1:3"})
 	if err != nil {
 		t.Fatalf("name not freed after End: %v", err)
 	}
@@ -33,7 +33,7 @@ func TestRegistryRefusesSecondPublisher(t *testing.T) {
 
 func TestRegistryClose(t *testing.T) {
 	r := NewRegistry(func(context.Context, *Stream, sampler.Params, <-chan sampler.AccessUnit) {})
-	s, err := r.Open(context.Background(), "a.b", "rtmp", "x")
+	s, err := r.Open(context.Background(), Request{Name: "a.b", Protocol: "rtmp", Remote: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestStreamPushNeverBlocks(t *testing.T) {
 			got = append(got, au)
 		}
 	})
-	s, err := r.Open(context.Background(), "x", "rtmp", "x")
+	s, err := r.Open(context.Background(), Request{Name: "x", Protocol: "rtmp", Remote: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,10 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +26,20 @@ type Info struct {
 	Protocol string
 	Remote   string
 	Started  time.Time
+	// KeyHash identifies the credential the publisher presented (a
+	// SHA-256 prefix, never the key itself), for per-key limits and
+	// blocks.
+	KeyHash string
+}
+
+// KeyHash returns the identifier of a stream key used in limits, blocks and
+// events: the first 16 hex digits of its SHA-256, or "" for no key.
+func KeyHash(key string) string {
+	if key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:8])
 }
 
 // Consumer runs the stages after a stream's network reader (decoder and
@@ -49,7 +66,19 @@ type Stream struct {
 	endedAt  atomic.Int64
 	keyReq   atomic.Pointer[func() bool]
 	params   atomic.Pointer[sampler.Params]
+	done     chan struct{}
+
+	// Bitrate accounting, touched by the owner's Push only.
+	maxBitrate  int
+	windowStart time.Time
+	windowBytes int
 }
+
+// Done is closed once the stream has ended and freed its name.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// ErrBitrate is the cause of a stream ended for exceeding the bitrate limit.
+var ErrBitrate = errors.New("ingest: bitrate over the limit")
 
 // Params are the video track's parameters, or nil before StartVideo.
 func (s *Stream) Params() *sampler.Params { return s.params.Load() }
@@ -107,6 +136,9 @@ func (s *Stream) Push(au sampler.AccessUnit) {
 	if s.units == nil {
 		return
 	}
+	if s.maxBitrate > 0 && s.overBitrate(au) {
+		return
+	}
 	if s.needKey && !au.Key {
 		s.queueOff.Add(1)
 		return
@@ -120,6 +152,28 @@ func (s *Stream) Push(au sampler.AccessUnit) {
 	}
 }
 
+// bitrateWindow is the span over which a stream's bitrate is measured.
+const bitrateWindow = 5 * time.Second
+
+// overBitrate counts au's bytes and ends the stream once a full window
+// averages over the limit.
+func (s *Stream) overBitrate(au sampler.AccessUnit) bool {
+	now := au.Arrival
+	if s.windowStart.IsZero() {
+		s.windowStart = now
+	}
+	s.windowBytes += au.Size()
+	if el := now.Sub(s.windowStart); el >= bitrateWindow {
+		bps := int(float64(s.windowBytes*8) / el.Seconds())
+		s.windowStart, s.windowBytes = now, 0
+		if bps > s.maxBitrate {
+			s.Close(fmt.Errorf("%w: %d kbit/s over %d kbit/s", ErrBitrate, bps/1000, s.maxBitrate/1000))
+			return true
+		}
+	}
+	return false
+}
+
 // End is called by the owner when the connection is over, whatever the
 // reason: it stops the stages, waits for them and frees the stream name.
 func (s *Stream) End(reason error) {
@@ -131,6 +185,7 @@ func (s *Stream) End(reason error) {
 		s.wait.Wait()
 		s.endedAt.Store(time.Now().UnixNano())
 		s.reg.remove(s)
+		close(s.done)
 	})
 }
 

@@ -63,7 +63,11 @@ func Run(ctx context.Context, reg *ingest.Registry, source, name string, cfg Con
 	if err := Check(source, cfg.AllowFiles); err != nil {
 		return err
 	}
-	st, err := reg.Open(ctx, name, "pull", redact(source))
+	req := ingest.Request{Protocol: "pull", Name: name, Remote: redact(source)}
+	if err := reg.Admit(ctx, req); err != nil {
+		return err
+	}
+	st, err := reg.Open(ctx, req)
 	if err != nil {
 		return err
 	}

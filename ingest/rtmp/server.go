@@ -171,13 +171,14 @@ func (s *Server) accept(conn *budgetConn) (*gortmplib.ServerConn, *ingest.Stream
 	// Admission runs before any media is read; the connection's deadline
 	// bounds it.
 	actx, cancel := context.WithDeadline(s.ctx, time.Now().Add(s.cfg.HandshakeTimeout))
-	err = s.reg.Admit(actx, ingest.Request{Protocol: "rtmp", Name: name, Key: streamKey(sc, name), Remote: conn.RemoteAddr().String()})
+	req := ingest.Request{Protocol: "rtmp", Name: name, Key: streamKey(sc, name), Remote: conn.RemoteAddr().String()}
+	err = s.reg.Admit(actx, req)
 	cancel()
 	if err != nil {
 		_ = sc.RejectAction()
 		return nil, nil, err
 	}
-	st, err := s.reg.Open(s.ctx, name, "rtmp", conn.RemoteAddr().String())
+	st, err := s.reg.Open(s.ctx, req)
 	if err != nil {
 		_ = sc.RejectAction()
 		return nil, nil, err

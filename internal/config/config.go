@@ -29,6 +29,18 @@ type Config struct {
 	NodeID     string `flag:"node-id" help:"the node's name in signals (default: host name)"`
 	AdminToken string `flag:"admin-token" help:"bearer token for /api/ (empty: admin API refused)"`
 
+	Auth            string        `flag:"auth" help:"how publishers are admitted: static (--stream-keys), http (--auth-url), nats (vigil.auth.publish) or none"`
+	StreamKeys      string        `flag:"stream-keys" help:"static keys: NAME=KEY or *=KEY, comma-separated; the RTMP key is ?key=/?token= or the stream name, the WHIP key the bearer token"`
+	AuthURL         string        `flag:"auth-url" help:"http method: the platform's URL that answers 2xx to admit"`
+	AuthTimeout     time.Duration `flag:"auth-timeout" help:"http and nats methods: wait this long for an answer"`
+	AuthFailOpen    bool          `flag:"auth-fail-open" help:"admit when the auth service does not answer in time (default: refuse)"`
+	AuthCache       time.Duration `flag:"auth-cache" help:"remember auth answers this long"`
+	MaxStreams      int           `flag:"max-streams" help:"refuse publishers beyond this many live streams, so a load balancer tries the next node (0: no limit)"`
+	MaxStreamsKey   int           `flag:"max-streams-per-key" help:"live streams one key may hold at once (0: no limit)"`
+	MaxBitrate      int           `flag:"max-bitrate" help:"end a stream whose video exceeds this many bits per second over 5 s (0: no limit)"`
+	ConnectRate     int           `flag:"connect-rate" help:"admissions a minute one remote address may ask for (0: no limit)"`
+	AllowTakeover   bool          `flag:"allow-takeover" help:"a second publisher on a live stream name replaces the first instead of being refused"`
+
 	Index          string        `flag:"index" help:"hash list or compiled index to match against (empty: match nothing)"`
 	SamplePolicy   string        `flag:"sample-policy" help:"which pictures are decoded: keyframe, interval or adaptive"`
 	SampleInterval time.Duration `flag:"sample-interval" help:"least time between two samples of a stream"`
@@ -59,6 +71,11 @@ func Default() Config {
 		HTTPAddr:       ":8080",
 		NATSListen:     "127.0.0.1:4222",
 		DataDir:        "./var",
+		Auth:           "static",
+		AuthTimeout:    2 * time.Second,
+		AuthCache:      10 * time.Second,
+		MaxStreams:     200,
+		ConnectRate:    60,
 		SamplePolicy:   "adaptive",
 		SampleInterval: time.Second,
 		MaxGap:         2 * time.Second,
@@ -286,6 +303,35 @@ func eachField(c *Config, fn func(reflect.StructField, reflect.Value)) {
 	}
 }
 
+// ParseStreamKeys reads --stream-keys: NAME=KEY pairs, comma-separated;
+// NAME may be * for any stream. A name may have several keys.
+func ParseStreamKeys(s string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, pair := range strings.Split(s, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, key, ok := strings.Cut(pair, "=")
+		if !ok || name == "" || key == "" {
+			return nil, fmt.Errorf("config: stream-keys: %q is not NAME=KEY", redactPair(pair))
+		}
+		out[name] = append(out[name], key)
+	}
+	return out, nil
+}
+
+// redactPair keeps a key out of error messages.
+func redactPair(p string) string {
+	if name, _, ok := strings.Cut(p, "="); ok {
+		return name + "=…"
+	}
+	if len(p) > 4 {
+		return p[:2] + "…"
+	}
+	return "…"
+}
+
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
@@ -303,6 +349,14 @@ func (c Config) Validate() error {
 		check(err == nil, "nats-listen %q: want HOST:PORT", c.NATSListen)
 	}
 	check(c.DataDir != "", "data-dir is empty")
+	check(slices.Contains([]string{"static", "http", "nats", "none"}, c.Auth), "auth %q: want static, http, nats or none", c.Auth)
+	check(c.Auth != "http" || strings.HasPrefix(c.AuthURL, "http://") || strings.HasPrefix(c.AuthURL, "https://"), "auth-url %q: the http method needs an http(s) URL", c.AuthURL)
+	if _, err := ParseStreamKeys(c.StreamKeys); err != nil {
+		errs = append(errs, err)
+	}
+	check(c.AuthTimeout > 0, "auth-timeout %s must be positive", c.AuthTimeout)
+	check(c.AuthCache >= 0, "auth-cache %s is negative", c.AuthCache)
+	check(c.MaxStreams >= 0 && c.MaxStreamsKey >= 0 && c.MaxBitrate >= 0 && c.ConnectRate >= 0, "max-streams, max-streams-per-key, max-bitrate and connect-rate must not be negative")
 	check(c.RTMPApp != "" && !strings.Contains(c.RTMPApp, "/"), "rtmp-app %q: want one path element", c.RTMPApp)
 	check(slices.Contains([]string{"keyframe", "interval", "adaptive"}, c.SamplePolicy), "sample-policy %q: want keyframe, interval or adaptive", c.SamplePolicy)
 	check(c.SampleInterval >= 0, "sample-interval %s is negative", c.SampleInterval)

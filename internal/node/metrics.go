@@ -25,6 +25,7 @@ type metrics struct {
 	matchSeconds     prometheus.Histogram
 	enforceSeconds   prometheus.Histogram
 	indexReloads     *prometheus.CounterVec
+	admissions       *prometheus.CounterVec
 
 	// totals of streams that have ended, so counters never go back.
 	ended streamTotals
@@ -69,7 +70,9 @@ func newMetrics(n *Node) *metrics {
 	m.enforceSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "vigil", Name: "verdict_to_end_seconds",
 		Help: "Time from a verdict to the stream's publisher being disconnected.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}})
 	m.indexReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vigil", Name: "index_reloads_total", Help: "Index reloads by result."}, []string{"result"})
-	m.reg.MustRegister(m.matches, m.verdicts, m.signalsPublished, m.signalsFailed, m.localEnforce, m.signalsReceived,
+	m.admissions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vigil", Name: "admissions_total",
+		Help: "Admission decisions by protocol, result (admitted, refused) and reason."}, []string{"protocol", "result", "reason"})
+	m.reg.MustRegister(m.admissions, m.matches, m.verdicts, m.signalsPublished, m.signalsFailed, m.localEnforce, m.signalsReceived,
 		m.hashSeconds, m.matchSeconds, m.enforceSeconds, m.indexReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&streamCollector{n: n})

@@ -106,6 +106,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 	n.metrics = newMetrics(n)
 	n.reg = ingest.NewRegistry(n.consume)
 	n.reg.OnEnded(n.streamEnded)
+	n.reg.SetMaxBitrate(cfg.MaxBitrate)
+	adm, err := newAdmission(n)
+	if err != nil {
+		return nil, err
+	}
+	n.reg.SetAdmitter(adm.admit)
 	rc := rtmp.DefaultConfig
 	rc.Addr, rc.App, rc.ReadTimeout = cfg.RTMPAddr, cfg.RTMPApp, cfg.ReadTimeout
 	n.rtmp = rtmp.New(rc, n.reg, log)

@@ -43,7 +43,7 @@ func startNode(t *testing.T, index string, extra ...string) *harness {
 	t.Helper()
 	args := []string{
 		"--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0",
-		"--data-dir", t.TempDir(), "--node-id", "test-node", "--index", index,
+		"--data-dir", t.TempDir(), "--node-id", "test-node", "--index", index, "--auth", "none",
 	}
 	cfg, err := config.Load("test", append(args, extra...), nil)
 	if err != nil {
