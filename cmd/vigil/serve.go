@@ -61,7 +61,7 @@ func runServe(ctx context.Context, args, env []string, io stdio) error {
 		return err
 	}
 	_, port, _ := net.SplitHostPort(n.RTMPAddr().String())
-	log.Info("push a stream with: ffmpeg -re -i INPUT -c:v libx264 -g 60 -f flv 'rtmp://localhost:" + port + "/" + cfg.RTMPApp + "/STREAM?key=KEY'",
+	log.Info("push a stream with: ffmpeg -re -i INPUT -c:v libx264 -g 60 -f flv 'rtmp://localhost:"+port+"/"+cfg.RTMPApp+"/STREAM?key=KEY'",
 		"auth", cfg.Auth)
 	// SIGHUP reloads the index, as nginx and nats-server reload theirs.
 	hup := make(chan os.Signal, 1)

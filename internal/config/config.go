@@ -29,17 +29,17 @@ type Config struct {
 	NodeID     string `flag:"node-id" help:"the node's name in signals (default: host name)"`
 	AdminToken string `flag:"admin-token" help:"bearer token for /api/ (empty: admin API refused)"`
 
-	Auth            string        `flag:"auth" help:"how publishers are admitted: static (--stream-keys), http (--auth-url), nats (vigil.auth.publish) or none"`
-	StreamKeys      string        `flag:"stream-keys" help:"static keys: NAME=KEY or *=KEY, comma-separated; the RTMP key is ?key=/?token= or the stream name, the WHIP key the bearer token"`
-	AuthURL         string        `flag:"auth-url" help:"http method: the platform's URL that answers 2xx to admit"`
-	AuthTimeout     time.Duration `flag:"auth-timeout" help:"http and nats methods: wait this long for an answer"`
-	AuthFailOpen    bool          `flag:"auth-fail-open" help:"admit when the auth service does not answer in time (default: refuse)"`
-	AuthCache       time.Duration `flag:"auth-cache" help:"remember auth answers this long"`
-	MaxStreams      int           `flag:"max-streams" help:"refuse publishers beyond this many live streams, so a load balancer tries the next node (0: no limit)"`
-	MaxStreamsKey   int           `flag:"max-streams-per-key" help:"live streams one key may hold at once (0: no limit)"`
-	MaxBitrate      int           `flag:"max-bitrate" help:"end a stream whose video exceeds this many bits per second over 5 s (0: no limit)"`
-	ConnectRate     int           `flag:"connect-rate" help:"admissions a minute one remote address may ask for (0: no limit)"`
-	AllowTakeover   bool          `flag:"allow-takeover" help:"a second publisher on a live stream name replaces the first instead of being refused"`
+	Auth          string        `flag:"auth" help:"how publishers are admitted: static (--stream-keys), http (--auth-url), nats (vigil.auth.publish) or none"`
+	StreamKeys    string        `flag:"stream-keys" help:"static keys: NAME=KEY or *=KEY, comma-separated; the RTMP key is ?key=/?token= or the stream name, the WHIP key the bearer token"`
+	AuthURL       string        `flag:"auth-url" help:"http method: the platform's URL that answers 2xx to admit"`
+	AuthTimeout   time.Duration `flag:"auth-timeout" help:"http and nats methods: wait this long for an answer"`
+	AuthFailOpen  bool          `flag:"auth-fail-open" help:"admit when the auth service does not answer in time (default: refuse)"`
+	AuthCache     time.Duration `flag:"auth-cache" help:"remember auth answers this long"`
+	MaxStreams    int           `flag:"max-streams" help:"refuse publishers beyond this many live streams, so a load balancer tries the next node (0: no limit)"`
+	MaxStreamsKey int           `flag:"max-streams-per-key" help:"live streams one key may hold at once (0: no limit)"`
+	MaxBitrate    int           `flag:"max-bitrate" help:"end a stream whose video exceeds this many bits per second over 5 s (0: no limit)"`
+	ConnectRate   int           `flag:"connect-rate" help:"admissions a minute one remote address may ask for (0: no limit)"`
+	AllowTakeover bool          `flag:"allow-takeover" help:"a second publisher on a live stream name replaces the first instead of being refused"`
 
 	Index          string        `flag:"index" help:"hash list or compiled index to match against (empty: match nothing)"`
 	SamplePolicy   string        `flag:"sample-policy" help:"which pictures are decoded: keyframe, interval or adaptive"`

@@ -315,4 +315,3 @@ func (a *admission) limits(req ingest.Request) error {
 	}
 	return nil
 }
-
