@@ -48,6 +48,13 @@ func missing(tb testing.TB, err error) {
 }
 
 func anchorsDir() (string, error) {
+	// VIGIL_ANCHORS points elsewhere when the checkout has no ../shared.
+	if dir := os.Getenv("VIGIL_ANCHORS"); dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("VIGIL_ANCHORS=%s is not a directory", dir)
+		}
+		return dir, nil
+	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("working directory: %w", err)
