@@ -75,13 +75,28 @@ func runScan(ctx context.Context, args []string, io stdio) error {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 
+	if isTerminal(io.err) {
+		var last time.Time
+		cfg.Progress = func(input string, at time.Duration, sum scan.Summary) {
+			if time.Since(last) < 200*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			fmt.Fprintf(io.err, "\r\033[Kscanning %s: %s, %d samples, %d matches", input, at.Round(time.Second), sum.Frames, sum.Matches)
+		}
+		defer fmt.Fprint(io.err, "\r\033[K")
+	}
 	w := bufio.NewWriter(io.out)
 	defer w.Flush()
 	enc := json.NewEncoder(w)
 	s := scan.New(idx, cfg)
 	failed := 0
 	for _, input := range fs.Args() {
-		sum, err := s.Input(ctx, input, func(m scan.Match) error { return enc.Encode(m) })
+		sum, err := s.Input(ctx, input, func(m scan.Match) error {
+			err := enc.Encode(m)
+			w.Flush()
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +99,14 @@ func TestScan(t *testing.T) {
 	}
 	if ms := matches[known]; len(ms) != 1 || ms[0].Distance > 2 {
 		t.Errorf("the known image itself: %+v", ms)
+	}
+
+	// A URL goes through FFmpeg's network protocols.
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(plain))))
+	defer srv.Close()
+	u := srv.URL + "/" + filepath.Base(plain)
+	out, stderr, err = vigil(t, context.Background(), nil, "scan", "--index", list, u)
+	if err != nil || !strings.Contains(out, `"input":"`+u+`","time":`) || !strings.Contains(out, `"label":"stand-in"`) {
+		t.Fatalf("scan of %s: %v\n%s\n%s", u, err, out, stderr)
 	}
 }

@@ -45,6 +45,9 @@ type Config struct {
 	MaxPixels int
 	// IOTimeout bounds each network read of a URL.
 	IOTimeout time.Duration
+	// Progress, when set, is called after every sample with the media time
+	// reached so far.
+	Progress func(input string, at time.Duration, sum Summary)
 }
 
 // Scanner scans inputs against an index. It is not safe for concurrent use.
@@ -126,11 +129,13 @@ func (s *Scanner) video(ctx context.Context, input string, emit func(Match) erro
 			obs, _, err := m.Observe(f.PTS, f.Arrival, f.Content, f.Plane)
 			f.Release()
 			sum.Frames++
-			if err != nil {
-				continue
+			if err == nil {
+				if err := s.report(input, obs.Match, &sum, emit); err != nil {
+					return sum, err
+				}
 			}
-			if err := s.report(input, obs.Match, &sum, emit); err != nil {
-				return sum, err
+			if s.cfg.Progress != nil {
+				s.cfg.Progress(input, last, sum)
 			}
 		}
 	}
