@@ -72,6 +72,10 @@ type Config struct {
 	// cannot be timed to sit between keyframes. Between keyframes such a
 	// sample costs decoding the group of pictures up to that point.
 	RandomPerMinute float64
+	// ConfirmDelay is how long after a Confirm request the confirming
+	// sample is taken: long enough to be another picture, short enough to
+	// block within a second.
+	ConfirmDelay time.Duration
 	// Seed makes the random sample times reproducible (tests); 0 draws a
 	// seed from the operating system.
 	Seed uint64
@@ -96,6 +100,7 @@ var DefaultConfig = Config{
 	MaxGap:          2 * time.Second,
 	KeyframeWait:    500 * time.Millisecond,
 	RandomPerMinute: 2,
+	ConfirmDelay:    300 * time.Millisecond,
 	MaxGOPBytes:     32 << 20,
 	MaxPixels:       4096 * 2304,
 	Buffers:         2,

@@ -229,3 +229,48 @@ func TestRandomSamplesDoNotDelayRegularOnes(t *testing.T) {
 		t.Errorf("only %d random samples at 2 a second", random)
 	}
 }
+
+// After a first match the detector asks for confirmation: the sampler
+// takes the next sample ConfirmDelay later, between keyframes, instead of a
+// GOP later.
+func TestConfirmSample(t *testing.T) {
+	t0 := time.Now()
+	aus := accessUnits(t, h264File(t, 6, 120, "160x120"), t0)
+	cfg := keyframeOnly
+	cfg.ConfirmDelay = 300 * time.Millisecond
+	var stats Stats
+	s, err := New(Params{Codec: H264}, cfg, &stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make(chan Frame, 2)
+	var got []Frame
+	for i := range aus {
+		if err := s.Push(&aus[i], out); err != nil {
+			t.Fatal(err)
+		}
+		for len(out) > 0 {
+			f := <-out
+			got = append(got, f)
+			f.Release()
+			if len(got) == 1 {
+				s.Confirm() // the first sample "matched"
+			}
+		}
+	}
+	if len(got) != 3 || !got[1].Confirm || stats.ConfirmSamples.Load() != 1 {
+		t.Fatalf("samples %v, confirm samples %d; want keyframes at 0, 4 s and a confirmation in between", ptsOf(got), stats.ConfirmSamples.Load())
+	}
+	if d := got[1].PTS; d < 250*time.Millisecond || d > 800*time.Millisecond {
+		t.Fatalf("confirmation at %s, want about 0.3 s after the first sample", d)
+	}
+}
+
+func ptsOf(fs []Frame) []time.Duration {
+	var out []time.Duration
+	for _, f := range fs {
+		out = append(out, f.PTS)
+	}
+	return out
+}

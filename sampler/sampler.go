@@ -15,16 +15,17 @@ import (
 // Stats counts what happened to a stream's units and pictures. The fields
 // are safe to read while the stream runs.
 type Stats struct {
-	Units        atomic.Uint64 // access units received from ingest
-	Keyframes    atomic.Uint64 // of which keyframes
-	Decoded      atomic.Uint64 // pictures FFmpeg returned
-	Sampled      atomic.Uint64 // pictures handed to the detector
-	RandomSample atomic.Uint64 // of which taken at random times
-	CatchUps     atomic.Uint64 // groups of pictures decoded to reach a sample between keyframes
-	Dropped      atomic.Uint64 // samples dropped because the detector was behind
-	DecodeErrors atomic.Uint64
-	KeyRequests  atomic.Uint64 // keyframes asked of ingest
-	FullDecode   atomic.Bool   // decoding every picture now
+	Units          atomic.Uint64 // access units received from ingest
+	Keyframes      atomic.Uint64 // of which keyframes
+	Decoded        atomic.Uint64 // pictures FFmpeg returned
+	Sampled        atomic.Uint64 // pictures handed to the detector
+	RandomSample   atomic.Uint64 // of which taken at random times
+	ConfirmSamples atomic.Uint64 // of which taken to confirm a match
+	CatchUps       atomic.Uint64 // groups of pictures decoded to reach a sample between keyframes
+	Dropped        atomic.Uint64 // samples dropped because the detector was behind
+	DecodeErrors   atomic.Uint64
+	KeyRequests    atomic.Uint64 // keyframes asked of ingest
+	FullDecode     atomic.Bool   // decoding every picture now
 	// LastSample is the wall time of the last sample in Unix nanoseconds.
 	LastSample atomic.Int64
 	// Width and Height of the last decoded picture.
@@ -44,6 +45,15 @@ func (s *Stats) FPS() float64 {
 	return float64(s.Units.Load()-1) / span.Seconds()
 }
 
+// sampleKind tells regular samples from the extra ones taken on top.
+type sampleKind uint8
+
+const (
+	regular sampleKind = iota
+	randomSample
+	confirmSample
+)
+
 // Frame is a sampled picture's luma plane in Go memory.
 type Frame struct {
 	PTS     time.Duration
@@ -54,8 +64,11 @@ type Frame struct {
 	Content detector.Plane
 	// Random is set for samples taken at a random time.
 	Random bool
-	pool   chan []byte
-	buf    []byte
+	// Confirm is set for samples taken because the detector asked to
+	// confirm a match.
+	Confirm bool
+	pool    chan []byte
+	buf     []byte
 }
 
 // Release hands the frame's pixels back to its stream for reuse; the frame
@@ -86,6 +99,8 @@ type Sampler struct {
 	// RequestKeyframe, when set, asks ingest for a keyframe (a PLI on
 	// WebRTC) and reports whether the request could be sent.
 	RequestKeyframe func() bool
+
+	confirmReq atomic.Int64 // Unix nanoseconds of a pending Confirm, 0 for none
 
 	started    bool
 	full       bool // decoding every picture (interval, or adaptive past a gap)
@@ -204,13 +219,13 @@ func (s *Sampler) Push(au *AccessUnit, out chan<- Frame) error {
 
 // pushKeyOnly handles a unit while only keyframes are decoded.
 func (s *Sampler) pushKeyOnly(au *AccessUnit, out chan<- Frame) error {
-	random := s.randomDue(au)
+	extra := s.extraDue(au)
 	if au.Key {
-		if !s.due(au.PTS, au.Arrival) && !random {
+		if !s.due(au.PTS, au.Arrival) && extra == regular {
 			s.dec.Observe(au)
 			return nil
 		}
-		return s.decodeKey(au, out, random)
+		return s.decodeKey(au, out, extra)
 	}
 	if s.cfg.Policy == Adaptive && s.gapDue(au) {
 		if s.waitForRequestedKey(au) {
@@ -219,18 +234,18 @@ func (s *Sampler) pushKeyOnly(au *AccessUnit, out chan<- Frame) error {
 		}
 		if s.gopUsable() {
 			s.setFull(true)
-			return s.catchUp(out, false)
+			return s.catchUp(out, false, regular)
 		}
 	}
-	if random && s.gopUsable() {
-		return s.catchUp(out, true)
+	if extra != regular && s.gopUsable() {
+		return s.catchUp(out, true, extra)
 	}
 	s.dec.Observe(au)
 	return nil
 }
 
 // decodeKey decodes one keyframe (drained at once) and samples it.
-func (s *Sampler) decodeKey(au *AccessUnit, out chan<- Frame, random bool) error {
+func (s *Sampler) decodeKey(au *AccessUnit, out chan<- Frame, kind sampleKind) error {
 	if len(s.pool) == 0 {
 		// Every buffer is still with the detector: decoding now would
 		// only produce a picture nobody can take.
@@ -245,7 +260,7 @@ func (s *Sampler) decodeKey(au *AccessUnit, out chan<- Frame, random bool) error
 			return nil
 		}
 		var err error
-		sent, err = s.sample(f, au.PTS, au.Arrival, random, out)
+		sent, err = s.sample(f, au.PTS, au.Arrival, kind, out)
 		return err
 	})
 	return err
@@ -254,7 +269,7 @@ func (s *Sampler) decodeKey(au *AccessUnit, out chan<- Frame, random bool) error
 // catchUp decodes the group of pictures from its keyframe to the latest
 // unit and samples the latest picture. With back set the decoder returns
 // to keyframes only afterwards; otherwise it goes on decoding every picture.
-func (s *Sampler) catchUp(out chan<- Frame, back bool) error {
+func (s *Sampler) catchUp(out chan<- Frame, back bool, kind sampleKind) error {
 	if len(s.pool) == 0 {
 		s.stats.Dropped.Add(1)
 		return nil
@@ -289,7 +304,7 @@ func (s *Sampler) catchUp(out chan<- Frame, back bool) error {
 		err = s.dec.Drain(keep)
 	}
 	if holding {
-		_, serr := s.sample(s.hold, time.Duration(s.hold.Pts())*time.Microsecond, last.Arrival, back, out)
+		_, serr := s.sample(s.hold, time.Duration(s.hold.Pts())*time.Microsecond, last.Arrival, kind, out)
 		s.hold.Unref()
 		if err == nil {
 			err = serr
@@ -301,27 +316,27 @@ func (s *Sampler) catchUp(out chan<- Frame, back bool) error {
 // decodeAndSample decodes a unit while every picture is decoded, sampling
 // the pictures that fall due.
 func (s *Sampler) decodeAndSample(au *AccessUnit, out chan<- Frame) error {
-	random := s.randomDue(au)
+	extra := s.extraDue(au)
 	return s.dec.Decode(au, func(f *astiav.Frame) error {
 		s.noteDecoded(f)
 		pts := time.Duration(f.Pts()) * time.Microsecond
-		if !random && !s.due(pts, au.Arrival) {
+		if extra == regular && !s.due(pts, au.Arrival) {
 			return nil
 		}
 		if len(s.pool) == 0 {
 			s.stats.Dropped.Add(1)
 			return nil
 		}
-		sent, err := s.sample(f, pts, au.Arrival, random, out)
+		sent, err := s.sample(f, pts, au.Arrival, extra, out)
 		if sent {
-			random = false
+			extra = regular
 		}
 		return err
 	})
 }
 
 // sample copies a picture's luma into a free buffer and offers it to out.
-func (s *Sampler) sample(f *astiav.Frame, pts time.Duration, arrival time.Time, random bool, out chan<- Frame) (bool, error) {
+func (s *Sampler) sample(f *astiav.Frame, pts time.Duration, arrival time.Time, kind sampleKind, out chan<- Frame) (bool, error) {
 	var buf []byte
 	select {
 	case buf = <-s.pool:
@@ -338,7 +353,8 @@ func (s *Sampler) sample(f *astiav.Frame, pts time.Duration, arrival time.Time, 
 	if !s.cfg.NoCrop {
 		content = s.crop.content(plane)
 	}
-	fr := Frame{PTS: pts, Arrival: arrival, Plane: plane, Content: content, Random: random, pool: s.pool, buf: grown}
+	fr := Frame{PTS: pts, Arrival: arrival, Plane: plane, Content: content, Random: kind == randomSample,
+		Confirm: kind == confirmSample, pool: s.pool, buf: grown}
 	select {
 	case out <- fr:
 	default:
@@ -348,16 +364,19 @@ func (s *Sampler) sample(f *astiav.Frame, pts time.Duration, arrival time.Time, 
 	}
 	// Random samples come on top of the regular ones and must not push
 	// the next regular sample back; they do count against the max gap.
-	if !random {
+	switch kind {
+	case regular:
 		s.have, s.lastPTS, s.lastAt = true, pts, arrival
+	case randomSample:
+		s.stats.RandomSample.Add(1)
+		s.drawRandom(arrival)
+	case confirmSample:
+		s.stats.ConfirmSamples.Add(1)
+		s.confirmReq.Store(0)
 	}
 	s.lastAny = arrival
 	s.stats.Sampled.Add(1)
 	s.stats.LastSample.Store(arrival.UnixNano())
-	if random {
-		s.stats.RandomSample.Add(1)
-		s.drawRandom(arrival)
-	}
 	return true, nil
 }
 
@@ -379,7 +398,7 @@ func (s *Sampler) setFull(on bool) {
 // remember keeps the units since the last keyframe, within MaxGOPBytes,
 // for catching up between keyframes.
 func (s *Sampler) remember(au *AccessUnit) {
-	if s.cfg.Policy == Interval || (s.cfg.Policy == Keyframe && s.cfg.RandomPerMinute == 0) {
+	if s.cfg.Policy == Interval || (s.cfg.Policy == Keyframe && s.cfg.RandomPerMinute == 0 && s.cfg.ConfirmDelay == 0) {
 		return
 	}
 	if au.Key {
@@ -440,6 +459,26 @@ func (s *Sampler) waitForRequestedKey(au *AccessUnit) bool {
 
 func (s *Sampler) randomDue(au *AccessUnit) bool {
 	return s.cfg.RandomPerMinute > 0 && !au.Arrival.Before(s.nextRandom)
+}
+
+// extraDue says which extra sample, if any, falls due at au: a requested
+// confirmation first, then a random one.
+func (s *Sampler) extraDue(au *AccessUnit) sampleKind {
+	if req := s.confirmReq.Load(); req != 0 && !au.Arrival.Before(time.Unix(0, req).Add(s.cfg.ConfirmDelay)) {
+		return confirmSample
+	}
+	if s.randomDue(au) {
+		return randomSample
+	}
+	return regular
+}
+
+// Confirm asks for an extra sample ConfirmDelay from now, instead of at the
+// next keyframe: the detector calls it after a first match so a verdict
+// needing two matches comes in a fraction of a second rather than a GOP.
+// It is safe to call from another goroutine.
+func (s *Sampler) Confirm() {
+	s.confirmReq.CompareAndSwap(0, time.Now().UnixNano())
 }
 
 // drawRandom schedules the next random sample: exponential gaps make the

@@ -46,6 +46,7 @@ type Config struct {
 	SampleInterval time.Duration `flag:"sample-interval" help:"least time between two samples of a stream"`
 	MaxGap         time.Duration `flag:"max-gap" help:"adaptive policy: longest time without a sample before asking for a keyframe and then decoding fully"`
 	RandomSamples  float64       `flag:"random-samples" help:"extra samples a minute at random times, so content cannot hide between keyframes (0: none)"`
+	ConfirmDelay   time.Duration `flag:"confirm-delay" help:"after a first match, take the confirming sample this much later instead of at the next keyframe (0: wait for the policy)"`
 	Dihedral       bool          `flag:"dihedral" help:"also match rotated and mirrored pictures (PDQ lists)"`
 	NoCrop         bool          `flag:"no-crop" help:"hash whole pictures only; by default flat borders (letterbox, pillarbox) are cropped as well"`
 	MaxDistance    int           `flag:"max-distance" help:"match when the Hamming distance is at most this (0: per algorithm, pdq 31, phash 10)"`
@@ -80,6 +81,7 @@ func Default() Config {
 		SampleInterval: time.Second,
 		MaxGap:         2 * time.Second,
 		RandomSamples:  2,
+		ConfirmDelay:   300 * time.Millisecond,
 		Dihedral:       true,
 		MinQuality:     50,
 		MinMatches:     2,
@@ -362,6 +364,7 @@ func (c Config) Validate() error {
 	check(c.SampleInterval >= 0, "sample-interval %s is negative", c.SampleInterval)
 	check(c.MaxGap > 0, "max-gap %s must be positive", c.MaxGap)
 	check(c.RandomSamples >= 0, "random-samples %g is negative", c.RandomSamples)
+	check(c.ConfirmDelay >= 0, "confirm-delay %s is negative", c.ConfirmDelay)
 	check(c.MaxDistance >= 0 && c.MaxDistance <= 256, "max-distance %d: want 0 to 256", c.MaxDistance)
 	check(c.MinQuality >= 0 && c.MinQuality <= 100, "min-quality %d: want 0 to 100", c.MinQuality)
 	check(c.MinMatches >= 1, "min-matches %d: want at least 1", c.MinMatches)

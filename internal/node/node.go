@@ -75,6 +75,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 	n.sampling.Policy, _ = sampler.ParsePolicy(cfg.SamplePolicy)
 	n.sampling.Interval, n.sampling.MaxGap = cfg.SampleInterval, cfg.MaxGap
 	n.sampling.RandomPerMinute, n.sampling.MaxPixels, n.sampling.NoCrop = cfg.RandomSamples, cfg.MaxPixels, cfg.NoCrop
+	n.sampling.ConfirmDelay = cfg.ConfirmDelay
 	if err := n.sampling.Validate(); err != nil {
 		return nil, err
 	}

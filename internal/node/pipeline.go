@@ -30,7 +30,7 @@ func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params,
 
 	frames := make(chan sampler.Frame, 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { n.detect(st, frames, log) })
+	wg.Go(func() { n.detect(st, frames, s, log) })
 	limited := newLimitedLog(log, time.Second)
 	s.Run(ctx, units, frames, func(err error) {
 		if errors.Is(err, sampler.ErrPictureTooLarge) {
@@ -45,7 +45,7 @@ func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params,
 
 // detect hashes and matches a stream's samples until frames is closed. After
 // a verdict it only releases frames: the stream is on its way out.
-func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, log *slog.Logger) {
+func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, smp *sampler.Sampler, log *slog.Logger) {
 	m := detector.NewMatcher(n.Index, n.matchCfg)
 	view := n.view(st)
 	limited := newLimitedLog(log, time.Second)
@@ -65,6 +65,11 @@ func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, log *slog.
 		view.observe(obs.Best, obs.Match != nil)
 		if obs.Match != nil {
 			n.metrics.matches.Inc()
+			if v == nil {
+				// One match is not yet a verdict: look again soon rather
+				// than at the next keyframe.
+				smp.Confirm()
+			}
 		}
 		if v != nil {
 			decided = true
