@@ -6,29 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigilstream/vigil/internal/signal"
+	"github.com/vigilstream/vigil/internal/testenv"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *lockedBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *lockedBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
 
 func TestSignalsTail(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -44,7 +27,7 @@ func TestSignalsTail(t *testing.T) {
 	defer bus.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out lockedBuf
+	var out testenv.LogBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"signals", "tail", "--nats-url", e.ClientURL()}, nil, strings.NewReader(""), &out, io.Discard)

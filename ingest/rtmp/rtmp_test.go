@@ -1,7 +1,6 @@
 package rtmp
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -37,26 +36,9 @@ func (r *recorder) consume(ctx context.Context, _ *ingest.Stream, p sampler.Para
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startServer(t *testing.T, cfg Config, consumer ingest.Consumer) (*Server, *ingest.Registry, *syncBuf) {
+func startServer(t *testing.T, cfg Config, consumer ingest.Consumer) (*Server, *ingest.Registry, *testenv.LogBuffer) {
 	t.Helper()
-	logs := &syncBuf{}
+	logs := &testenv.LogBuffer{}
 	reg := ingest.NewRegistry(consumer)
 	cfg.Addr = "127.0.0.1:0"
 	s := New(cfg, reg, slog.New(slog.NewTextHandler(logs, nil)))
@@ -180,7 +162,7 @@ func FuzzServerConn(f *testing.F) {
 	f.Add(append([]byte{3}, make([]byte, 1536)...))
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		logs := &syncBuf{}
+		logs := &testenv.LogBuffer{}
 		reg := ingest.NewRegistry(func(context.Context, *ingest.Stream, sampler.Params, <-chan sampler.AccessUnit) {})
 		cfg := DefaultConfig
 		cfg.HandshakeTimeout = 200 * time.Millisecond

@@ -44,7 +44,7 @@ func TestStaticStreamKeys(t *testing.T) {
 	if _, err := wrong.Exit(); err == nil {
 		t.Error("refused publisher exited cleanly")
 	}
-	if !h.log.waitFor("no matching stream key for cam", time.Second) {
+	if !h.log.WaitFor("no matching stream key for cam", time.Second) {
 		t.Error("refusal reason not logged")
 	}
 	// Refused before any media was read.
@@ -195,7 +195,7 @@ func TestCapacity(t *testing.T) {
 	if err := rtmpAttempt(t, h, "live/c"); err == nil {
 		t.Fatal("third publisher admitted on a full node")
 	}
-	if !h.log.waitFor("2 of 2 streams live", time.Second) {
+	if !h.log.WaitFor("2 of 2 streams live", time.Second) {
 		t.Error("no capacity reason logged")
 	}
 	a.Kill()
@@ -267,7 +267,7 @@ func TestBitrateLimit(t *testing.T) {
 	if !p.WaitExit(context.Background(), 15*time.Second) {
 		t.Fatal("publisher over the bitrate limit still connected")
 	}
-	if !h.log.waitFor("bitrate over the limit", 2*time.Second) {
+	if !h.log.WaitFor("bitrate over the limit", 2*time.Second) {
 		t.Fatal("no bitrate reason logged")
 	}
 }

@@ -314,7 +314,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if !p.WaitExit(context.Background(), 5*time.Second) {
 		t.Fatal("publisher still connected after shutdown")
 	}
-	if !h.log.waitFor("node stopped", time.Second) {
+	if !h.log.WaitFor("node stopped", time.Second) {
 		t.Fatal("no 'node stopped' line")
 	}
 }

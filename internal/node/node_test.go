@@ -33,7 +33,7 @@ type harness struct {
 	t    *testing.T
 	node *Node
 	nc   *nats.Conn
-	log  *logBuffer
+	log  *testenv.LogBuffer
 	stop func() // stops the node and waits for Run to return
 }
 
@@ -49,7 +49,7 @@ func startNode(t *testing.T, index string, extra ...string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb := &logBuffer{}
+	lb := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(lb, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := New(ctx, cfg, log)
@@ -296,7 +296,7 @@ func TestBadInputKeepsNodeServing(t *testing.T) {
 		if !p.WaitExit(context.Background(), 10*time.Second) {
 			t.Fatal("non-H.264 publisher still connected after 10 s")
 		}
-		if !h.log.waitFor("H.264", 2*time.Second) {
+		if !h.log.WaitFor("H.264", 2*time.Second) {
 			t.Errorf("no log line naming the codec problem")
 		}
 	})
@@ -308,7 +308,7 @@ func TestBadInputKeepsNodeServing(t *testing.T) {
 		if _, err := p.Exit(); err == nil {
 			t.Error("hijacking publisher exited cleanly")
 		}
-		if !h.log.waitFor("already live", 2*time.Second) {
+		if !h.log.WaitFor("already live", 2*time.Second) {
 			t.Error("no log line giving the reason")
 		}
 	})
@@ -360,7 +360,7 @@ func TestPixelLimitEndsStream(t *testing.T) {
 	if !p.WaitExit(context.Background(), 15*time.Second) {
 		t.Fatal("publisher over the pixel limit still connected")
 	}
-	if !h.log.waitFor("over 100000 pixels", 2*time.Second) {
+	if !h.log.WaitFor("over 100000 pixels", 2*time.Second) {
 		t.Fatal("no reason naming the pixel limit in the log")
 	}
 }
