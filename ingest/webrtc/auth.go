@@ -9,6 +9,11 @@ import (
 // maxTokenBytes bounds a bearer token, configured or presented.
 const maxTokenBytes = 512
 
+// minTokenBytes is the shortest token the configuration takes: shorter
+// ones are guessable, and "cam=" (a stream whose token was forgotten)
+// would otherwise read as the global token "cam=".
+const minTokenBytes = 8
+
 // Tokens are the bearer tokens that let a publisher in: global ones for
 // any stream and per-stream ones. The zero value lets everyone in.
 type Tokens struct {
@@ -19,7 +24,8 @@ type Tokens struct {
 // ParseTokens reads a comma-separated list whose entries are TOKEN (any
 // stream) or STREAM=TOKEN (that stream only). A token may end in '='
 // padding: an entry is STREAM=TOKEN only when it holds a '=' before its
-// trailing ones. Tokens are RFC 6750 b64token characters.
+// trailing ones. Tokens are RFC 6750 b64token characters, at least
+// minTokenBytes long.
 func ParseTokens(list string) (Tokens, error) {
 	var t Tokens
 	for entry := range strings.SplitSeq(list, ",") {
@@ -34,8 +40,8 @@ func ParseTokens(list string) (Tokens, error) {
 				return Tokens{}, fmt.Errorf("%w: entry %q names no stream", ErrBadToken, entry)
 			}
 		}
-		if !validToken(token) {
-			return Tokens{}, fmt.Errorf("%w: entry %q: want 1 to %d characters from A-Z a-z 0-9 -._~+/ with optional trailing =", ErrBadToken, redact(entry), maxTokenBytes)
+		if !validToken(token) || len(token) < minTokenBytes {
+			return Tokens{}, fmt.Errorf("%w: entry %q: want %d to %d characters from A-Z a-z 0-9 -._~+/ with optional trailing =", ErrBadToken, redact(entry), minTokenBytes, maxTokenBytes)
 		}
 		if stream == "" {
 			t.global = append(t.global, token)

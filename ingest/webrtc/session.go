@@ -3,6 +3,8 @@ package webrtc
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -67,16 +69,22 @@ func newMediaSession(st *ingest.Stream, pc *pion.PeerConnection, cfg sessionConf
 		case pion.PeerConnectionStateFailed:
 			s.cancel(fmt.Errorf("%w: ICE or DTLS failed", ErrPeerGone))
 		case pion.PeerConnectionStateClosed:
-			s.mu.Lock()
-			ours := s.closing
-			s.mu.Unlock()
-			if !ours {
-				s.remoteClosed.Store(true)
-				s.cancel(fmt.Errorf("%w by the peer", ErrPeerGone))
-			}
+			s.peerClosed()
 		}
 	})
 	return s
+}
+
+// peerClosed records that the peer, not the node, closed the connection
+// (a DTLS close_notify), which for a WHEP source means the stream ended.
+func (s *mediaSession) peerClosed() {
+	s.mu.Lock()
+	ours := s.closing
+	s.mu.Unlock()
+	if !ours {
+		s.remoteClosed.Store(true)
+		s.cancel(fmt.Errorf("%w by the peer", ErrPeerGone))
+	}
 }
 
 // run waits until video flows (or setup times out), then until the session
@@ -171,6 +179,13 @@ func (s *mediaSession) readVideo(t *pion.TrackRemote, codec sampler.Codec) {
 		_ = t.SetReadDeadline(time.Now().Add(s.cfg.readTimeout))
 		n, _, err := t.Read(buf)
 		if err != nil {
+			// The track's buffer reports EOF only once the connection is
+			// closed: by the node (then closing is set) or by the peer's
+			// close_notify, which may reach the reader before pion
+			// reports the state change.
+			if errors.Is(err, io.EOF) {
+				s.peerClosed()
+			}
 			s.cancel(fmt.Errorf("%w: reading video: %v", ErrPeerGone, err))
 			return
 		}

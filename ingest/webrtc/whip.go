@@ -135,9 +135,9 @@ func refuse(w http.ResponseWriter, status int, err error) {
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
-	log := s.log.With("stream", name, "remote", r.RemoteAddr)
+	log := s.log.With("remote", r.RemoteAddr)
 	if !s.cfg.Tokens.Allow(name, r.Header.Get("Authorization")) {
-		log.Info("WHIP offer refused", "reason", ErrUnauthorized)
+		log.Info("WHIP offer refused", "stream", name, "reason", ErrUnauthorized)
 		refuse(w, http.StatusUnauthorized, ErrUnauthorized)
 		return
 	}
@@ -160,7 +160,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkOffer(offer); err != nil {
-		log.Info("WHIP offer refused", "reason", err)
+		log.Info("WHIP offer refused", "stream", name, "reason", err)
 		refuse(w, http.StatusBadRequest, err)
 		return
 	}
@@ -182,7 +182,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ingest.ErrBadStreamName) {
 			status = http.StatusBadRequest
 		}
-		log.Info("WHIP offer refused", "reason", err)
+		log.Info("WHIP offer refused", "stream", name, "reason", err)
 		refuse(w, status, err)
 		return
 	}
