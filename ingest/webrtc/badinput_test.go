@@ -54,9 +54,9 @@ func TestWHIPBadRequests(t *testing.T) {
 	huge := offer + strings.Repeat("a=x-padding:"+strings.Repeat("x", 100)+"\r\n", 200)
 	tests := []struct {
 		name, method, path, ctype, token, body string
-		chunked                                 bool
-		want                                    int
-		reason                                  string
+		chunked                                bool
+		want                                   int
+		reason                                 string
 	}{
 		{"wrong content type", "POST", "/whip/a", "text/plain", "global-secret", offer, false, 415, "application/sdp"},
 		{"no content type", "POST", "/whip/a", "", "global-secret", offer, false, 415, "application/sdp"},
