@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,16 +40,15 @@ func (o *EncodeOptions) defaults() {
 	}
 }
 
-// stillArgs are ffmpeg's input arguments for a clip of image with a small
-// moving test pattern in one corner, so that consecutive frames differ as
-// live video does while the picture stays the image.
+// stillArgs are ffmpeg's input arguments for a clip showing image. The
+// picture stays as it is: anything drawn over it (a moving pattern, a
+// clock) moves a smooth picture's perceptual hash far more than encoding
+// does.
 func stillArgs(image string, o EncodeOptions) []string {
 	secs := strconv.FormatFloat(o.Duration.Seconds(), 'f', 3, 64)
 	return []string{
 		"-loop", "1", "-framerate", "30", "-i", image,
-		"-f", "lavfi", "-i", "testsrc2=size=64x36:rate=30",
-		"-filter_complex", "[0:v]scale=" + o.Size + ",format=yuv420p[bg];[bg][1:v]overlay=0:0:shortest=1,format=yuv420p[v]",
-		"-map", "[v]", "-t", secs, "-r", "30",
+		"-vf", "scale=" + strings.Replace(o.Size, "x", ":", 1) + ",format=yuv420p", "-t", secs, "-r", "30",
 	}
 }
 
@@ -101,8 +101,11 @@ type Frame struct {
 	Key  bool
 }
 
-// ReadH264 reads an Annex-B file into access units (one slice per picture,
-// as EncodeH264 makes them), each with its start codes.
+// ReadH264 reads an Annex-B file into access units, each with its start
+// codes. A picture may be coded in several slices (x264 with
+// -tune zerolatency slices keyframes): a new access unit starts at a
+// parameter set or SEI after a slice, or at a slice whose
+// first_mb_in_slice is 0.
 func ReadH264(tb testing.TB, path string) []Frame {
 	tb.Helper()
 	f, err := os.Open(path)
@@ -116,6 +119,7 @@ func ReadH264(tb testing.TB, path string) []Frame {
 	}
 	var frames []Frame
 	var cur Frame
+	haveSlice := false
 	for {
 		nal, err := r.NextNAL()
 		if errors.Is(err, io.EOF) {
@@ -124,16 +128,22 @@ func ReadH264(tb testing.TB, path string) []Frame {
 		if err != nil {
 			tb.Fatalf("reading %s: %v", path, err)
 		}
+		vcl := nal.UnitType == h264reader.NalUnitTypeCodedSliceIdr || nal.UnitType == h264reader.NalUnitTypeCodedSliceNonIdr
+		// first_mb_in_slice is ue(v): 0 is the single bit 1.
+		firstSlice := vcl && len(nal.Data) > 1 && nal.Data[1]&0x80 != 0
+		if haveSlice && (!vcl || firstSlice) {
+			frames = append(frames, cur)
+			cur, haveSlice = Frame{}, false
+		}
 		cur.Data = append(cur.Data, 0, 0, 0, 1)
 		cur.Data = append(cur.Data, nal.Data...)
-		switch nal.UnitType {
-		case h264reader.NalUnitTypeCodedSliceIdr:
-			cur.Key = true
-			fallthrough
-		case h264reader.NalUnitTypeCodedSliceNonIdr:
-			frames = append(frames, cur)
-			cur = Frame{}
+		if vcl {
+			haveSlice = true
+			cur.Key = cur.Key || nal.UnitType == h264reader.NalUnitTypeCodedSliceIdr
 		}
+	}
+	if haveSlice {
+		frames = append(frames, cur)
 	}
 	if len(frames) == 0 {
 		tb.Fatalf("%s holds no picture", path)
