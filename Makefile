@@ -4,7 +4,7 @@
 GO        ?= go
 BIN       := bin/vigil
 APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config
-APT_TOOLS := ffmpeg
+APT_TOOLS := ffmpeg chromium
 RTMP_PORT ?= 1935
 
 .PHONY: all deps build demo run test fuzz bench clean
