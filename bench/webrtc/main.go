@@ -47,8 +47,8 @@ func main() {
 
 type options struct {
 	streams, runs, firstSamples int
-	warmup, window             time.Duration
-	publishURL, clip           string
+	warmup, window              time.Duration
+	publishURL, clip            string
 }
 
 func run(ctx context.Context, args []string) error {
