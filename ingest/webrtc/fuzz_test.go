@@ -2,11 +2,15 @@ package webrtc
 
 import (
 	"encoding/binary"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+	pion "github.com/pion/webrtc/v4"
 	"github.com/vigilstream/vigil/sampler"
 )
 
@@ -98,4 +102,34 @@ func seedPackets(codec byte) []byte {
 		}
 	}
 	return out
+}
+
+// FuzzNegotiate takes offers that pass checkOffer through pion the way the
+// WHIP handler does (apply the offer, make an answer, check it), without
+// gathering: it must never panic.
+func FuzzNegotiate(f *testing.F) {
+	f.Add(offerSeed)
+	f.Add(strings.Replace(offerSeed, "a=sendonly", "a=sendrecv", 1))
+	f.Add(strings.Replace(offerSeed, "VP8/90000", "VP8/0", 1))
+	eng, err := NewEngine(ICEConfig{IPs: []string{"127.0.0.1"}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = eng.Close() })
+	f.Fuzz(func(t *testing.T, offer string) {
+		if checkOffer([]byte(offer)) != nil {
+			return
+		}
+		pc, err := eng.api.NewPeerConnection(pion.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
+			return
+		}
+		if answer, err := pc.CreateAnswer(nil); err == nil {
+			_ = answerReceivesVideo(answer.SDP)
+		}
+	})
 }
