@@ -93,6 +93,8 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
 }
 
 // NewClient returns a WHEP client whose streams are registered in reg.
@@ -103,6 +105,9 @@ func NewClient(cfg ClientConfig, eng *Engine, reg *ingest.Registry, log *slog.Lo
 
 // Close stops every join and waits for them.
 func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 	return nil
@@ -157,6 +162,12 @@ func (c *Client) Join(rawURL, name, token string) (*Join, error) {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	j := &Join{URL: u.String(), Name: name, token: token, cancel: cancel, connected: make(chan struct{}), done: make(chan struct{})}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		cancel()
+		return nil, fmt.Errorf("webrtc: WHEP join %s: %w", name, ingest.ErrShutdown)
+	}
 	c.wg.Go(func() {
 		defer close(j.done)
 		defer cancel()

@@ -164,9 +164,9 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusBadRequest, err)
 		return
 	}
-	if !s.reserve() {
+	if err := s.reserve(); err != nil {
 		w.Header().Set("Retry-After", "1")
-		refuse(w, http.StatusServiceUnavailable, ErrTooManySessions)
+		refuse(w, http.StatusServiceUnavailable, err)
 		return
 	}
 	reserved := true
@@ -198,9 +198,15 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	ws.ms = newMediaSession(st, pc, sessionConfig{queue: s.cfg.Queue, maxFrame: s.cfg.MaxFrameBytes, readTimeout: s.cfg.ReadTimeout}, log)
 	if !s.add(ws) {
 		ws.ms.end(ingest.ErrShutdown)
+		_ = ws.ms.run(0, nil)
+		refuse(w, http.StatusServiceUnavailable, ingest.ErrShutdown)
+		return
 	}
 	reserved = false // the session's owner releases it now
-	s.wg.Go(func() { s.own(ws, log) })
+	go func() {
+		defer s.wg.Done()
+		s.own(ws, log)
+	}()
 
 	answer, err := s.negotiate(r.Context(), ws.ms, string(offer))
 	if err != nil {
@@ -272,14 +278,18 @@ func (s *Server) own(ws *whipSession, log *slog.Logger) {
 	log.Info("WHIP session ended", "reason", cause, "plis", ws.ms.plis.Load())
 }
 
-func (s *Server) reserve() bool {
+// reserve counts a session setting up, within MaxPending.
+func (s *Server) reserve() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.pending >= s.cfg.MaxPending {
-		return false
+	switch {
+	case s.closed:
+		return ingest.ErrShutdown
+	case s.pending >= s.cfg.MaxPending:
+		return fmt.Errorf("%w (%d)", ErrTooManySessions, s.cfg.MaxPending)
 	}
 	s.pending++
-	return true
+	return nil
 }
 
 func (s *Server) release() {
@@ -288,11 +298,17 @@ func (s *Server) release() {
 	s.mu.Unlock()
 }
 
+// add registers a session and counts its owner in wg, unless the server
+// is closed: counting under the lock keeps Add from racing Close's Wait.
 func (s *Server) add(ws *whipSession) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
 	s.sessions[ws.id] = ws
-	return !s.closed
+	s.wg.Add(1)
+	return true
 }
 
 // lookup finds the session a DELETE or PATCH names, after checking the

@@ -3,6 +3,7 @@ package webrtc
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,8 +162,30 @@ func TestWHIPPendingLimit(t *testing.T) {
 		switch {
 		case want == 201 && err != nil:
 			t.Fatalf("POST %d: %v", i, err)
-		case want == 503 && (!errors.As(err, &se) || se.Code != 503):
+		case want == 503 && (!errors.As(err, &se) || se.Code != 503 || !strings.Contains(se.Body, "too many")):
 			t.Fatalf("POST %d: %v, want 503", i, err)
 		}
+	}
+}
+
+// After Close the server refuses offers with 503 and the client refuses
+// joins; nothing is left running.
+func TestCloseRefusesNewWork(t *testing.T) {
+	r := newRig(t, DefaultConfig, DefaultClientConfig)
+	offer := deadOffer(t)
+	if _, _, err := testenv.PostSDP(r.endpoint("before"), "", offer); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.srv.Close()
+	_ = r.client.Close()
+	var se *testenv.StatusError
+	if _, _, err := testenv.PostSDP(r.endpoint("after"), "", offer); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Body, "shutting down") {
+		t.Fatalf("POST after Close: %v, want 503", err)
+	}
+	if _, err := r.client.Join("http://127.0.0.1:1/whep", "after", ""); !errors.Is(err, ingest.ErrShutdown) {
+		t.Fatalf("Join after Close: %v", err)
+	}
+	if r.srv.Sessions() != 0 || r.reg.Len() != 0 {
+		t.Fatalf("%d sessions, %d streams after Close", r.srv.Sessions(), r.reg.Len())
 	}
 }

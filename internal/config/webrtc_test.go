@@ -56,3 +56,31 @@ func TestWebRTCFlagsRefused(t *testing.T) {
 		}
 	}
 }
+
+func FuzzWHEPJoins(f *testing.F) {
+	f.Add("http://origin.test/whep/show1, named=https://origin.test/play?s=a=b")
+	f.Add("=http://x/y,a=b=c")
+	f.Fuzz(func(t *testing.T, list string) {
+		joins, err := Config{WHEPJoin: list}.WHEPJoins()
+		if err != nil {
+			return
+		}
+		for _, j := range joins {
+			if j.Name == "" || !strings.HasPrefix(j.URL, "http") {
+				t.Fatalf("WHEPJoins(%q) gave %+v", list, j)
+			}
+		}
+	})
+}
+
+func FuzzUDPPorts(f *testing.F) {
+	f.Add("40000-40100")
+	f.Add("1-65535")
+	f.Add("-")
+	f.Fuzz(func(t *testing.T, s string) {
+		lo, hi, err := Config{WebRTCUDPPorts: s}.UDPPorts()
+		if err == nil && s != "" && (lo == 0 || lo > hi) {
+			t.Fatalf("UDPPorts(%q) = %d-%d", s, lo, hi)
+		}
+	})
+}
