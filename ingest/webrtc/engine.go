@@ -117,6 +117,10 @@ func (e *Engine) Close() error {
 // registerCodecs offers exactly what the sampler decodes, so that a
 // publisher never negotiates a codec the node cannot watch. Every video
 // codec takes NACK and PLI feedback; PLI is how the node asks for keyframes.
+// pion matches H.264 on the profile and constraint bytes of
+// profile-level-id (the level is free), so each profile browsers and
+// encoders announce is listed: constrained baseline, baseline, main (with
+// and without constraint_set1), high and constrained high.
 func registerCodecs(m *pion.MediaEngine) error {
 	fb := []pion.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "transport-cc"}}
 	video := []struct {
@@ -127,6 +131,8 @@ func registerCodecs(m *pion.MediaEngine) error {
 		{pion.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", 104},
 		{pion.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f", 106},
 		{pion.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f", 108},
+		{pion.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f", 116},
+		{pion.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d401f", 118},
 		{pion.MimeTypeVP8, "", 96},
 		{pion.MimeTypeVP9, "profile-id=0", 98},
 		{pion.MimeTypeAV1, "", 45},

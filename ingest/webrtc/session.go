@@ -54,8 +54,10 @@ type mediaSession struct {
 	video        atomic.Bool
 	remoteClosed atomic.Bool
 	lastPLI      atomic.Int64
-	// PLIs counts keyframe requests sent.
-	plis atomic.Uint64
+	// plis counts keyframe requests sent; dropped counts video frames
+	// dropped as malformed or too large.
+	plis    atomic.Uint64
+	dropped atomic.Uint64
 }
 
 // newMediaSession wires pc's callbacks to a session for stream st. Call it
@@ -174,6 +176,7 @@ func (s *mediaSession) readVideo(t *pion.TrackRemote, codec sampler.Codec) {
 		seenKey = seenKey || au.Key
 		s.st.Push(au)
 	}
+	defer func() { s.dropped.Store(d.Dropped) }()
 	buf := make([]byte, receiveMTU)
 	for {
 		_ = t.SetReadDeadline(time.Now().Add(s.cfg.readTimeout))

@@ -282,7 +282,7 @@ func (c *Client) connect(ctx context.Context, j *Join, log *slog.Logger) (up boo
 	} else if location != "" {
 		c.deleteResource(location, j.token)
 	}
-	log.Info("WHEP session ended", "reason", cause)
+	log.Info("WHEP session ended", "reason", cause, "plis", ms.plis.Load(), "frames_dropped", ms.dropped.Load())
 	return up, cause
 }
 

@@ -275,7 +275,7 @@ func (s *Server) own(ws *whipSession, log *slog.Logger) {
 	if errors.Is(cause, context.Canceled) {
 		cause = ingest.ErrShutdown
 	}
-	log.Info("WHIP session ended", "reason", cause, "plis", ws.ms.plis.Load())
+	log.Info("WHIP session ended", "reason", cause, "plis", ws.ms.plis.Load(), "frames_dropped", ws.ms.dropped.Load())
 }
 
 // reserve counts a session setting up, within MaxPending.
