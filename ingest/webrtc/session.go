@@ -199,9 +199,10 @@ func (s *mediaSession) readVideo(t *pion.TrackRemote, codec sampler.Codec) {
 			d.Dropped++
 			continue
 		}
-		d.push(pkt, time.Now(), emit)
-		if !seenKey {
-			// Until the first keyframe nothing can be decoded: keep asking.
+		gap := d.push(pkt, time.Now(), emit)
+		if gap || !seenKey {
+			// Until the first keyframe, and after frames were lost,
+			// nothing decodes until a keyframe: ask for one.
 			s.requestKeyframe(ssrc, false)
 		}
 	}
