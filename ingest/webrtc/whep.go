@@ -178,7 +178,8 @@ func (c *Client) Join(rawURL, name, token string) (*Join, error) {
 
 // loop connects, and reconnects with backoff, until the join is over.
 func (c *Client) loop(ctx context.Context, j *Join) error {
-	log := c.log.With("stream", j.Name, "url", j.URL)
+	id, _ := ingest.StreamID(j.Name) // checked by Join
+	log := c.log.With("stream", id, "url", j.URL)
 	backoff := c.cfg.MinBackoff
 	var failingSince time.Time
 	for {
@@ -256,7 +257,7 @@ func (c *Client) connect(ctx context.Context, j *Join, log *slog.Logger) (up boo
 	if err != nil {
 		return false, fmt.Errorf("webrtc: WHEP %s: %w", j.Name, err)
 	}
-	log = log.With("stream", st.ID, "session", st.Session)
+	log = log.With("session", st.Session)
 	ms := newMediaSession(st, pc, sessionConfig{queue: c.cfg.Queue, maxFrame: c.cfg.MaxFrameBytes, readTimeout: c.cfg.ReadTimeout}, log)
 	owned = true
 

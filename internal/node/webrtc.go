@@ -136,9 +136,15 @@ func (n *Node) join(url, name, token string) (*webrtc.Join, error) {
 func (n *Node) LeaveWHEP(name string) bool {
 	n.rtc.mu.Lock()
 	j := n.rtc.joins[name]
+	delete(n.rtc.joins, name)
 	n.rtc.mu.Unlock()
 	if j == nil {
 		return false
+	}
+	select {
+	case <-j.Done():
+		return false // it had ended on its own
+	default:
 	}
 	j.Stop()
 	return true
