@@ -4,7 +4,7 @@
 GO        ?= go
 BIN       := bin/vigil
 APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config
-APT_TOOLS := ffmpeg
+APT_TOOLS := ffmpeg chromium
 RTMP_PORT ?= 1935
 # The demo node admits one stream key; production nodes configure their own
 # (--stream-keys, or --auth http|nats).

@@ -9,6 +9,17 @@ import (
 // wraps it with the reason.
 var ErrRefused = errors.New("ingest: publisher refused")
 
+// What a refusal was for, so a protocol can answer in its own terms (WHIP:
+// 401, 403, 429, 503). A refusal wraps ErrRefused and one of these.
+var (
+	ErrBlocklisted     = errors.New("blocklisted")
+	ErrRateLimited     = errors.New("too many attempts")
+	ErrBadCredentials  = errors.New("bad credentials")
+	ErrAuthUnavailable = errors.New("auth service unavailable")
+	ErrNodeFull        = errors.New("node full")
+	ErrKeyLimit        = errors.New("key at its stream limit")
+)
+
 // Request describes a publisher (or a join) asking to start a stream,
 // before any media is read.
 type Request struct {

@@ -62,6 +62,18 @@ type Config struct {
 	ShutdownWait   time.Duration `flag:"shutdown-timeout" help:"on SIGTERM/SIGINT, stop within this long: streams ended, samples in flight finished, signals flushed"`
 	LogFormat      string        `flag:"log-format" help:"log format: text or json"`
 	LogLevel       string        `flag:"log-level" help:"log level: debug, info, warn or error"`
+
+	// WebRTC
+	WHIPTokens         string        `flag:"whip-tokens" help:"WHIP bearer tokens, comma-separated: TOKEN (any stream) or STREAM=TOKEN (that stream only), 8 characters or more (empty: anyone may publish over WHIP)"`
+	WHIPMaxBody        int           `flag:"whip-max-body" help:"largest WHIP SDP offer accepted, in bytes"`
+	WHIPMaxPending     int           `flag:"whip-max-pending" help:"WHIP sessions that may be setting up at once; more are refused with 503"`
+	WebRTCSetupTimeout time.Duration `flag:"webrtc-setup-timeout" help:"free a WebRTC session whose ICE, DTLS and first video packet take longer than this"`
+	WebRTCPublicIP     string        `flag:"webrtc-public-ip" help:"public IP(s) announced in place of the host's in ICE candidates, behind a 1:1 NAT; comma-separated"`
+	WebRTCUDPPorts     string        `flag:"webrtc-udp-ports" help:"UDP port range MIN-MAX for WebRTC sessions (empty: any free port)"`
+	WebRTCUDPMux       string        `flag:"webrtc-udp-mux" help:"serve every WebRTC session on this one UDP address, HOST:PORT (empty: a port per session)"`
+	WebRTCIPs          string        `flag:"webrtc-ips" help:"gather ICE candidates only on these local IPs, comma-separated; a loopback IP is gathered too (empty: every interface except loopback)"`
+	WHEPJoin           string        `flag:"whep-join" help:"WHEP streams to join at start, comma-separated: URL or NAME=URL (the name defaults to the URL's last path element)"`
+	WHEPToken          string        `flag:"whep-token" help:"bearer token sent with the --whep-join requests"`
 }
 
 // Default returns the built-in configuration.
@@ -93,6 +105,10 @@ func Default() Config {
 		PublishTimeout: 2 * time.Second,
 		LogFormat:      "text",
 		LogLevel:       "info",
+
+		WHIPMaxBody:        64 << 10,
+		WHIPMaxPending:     256,
+		WebRTCSetupTimeout: 10 * time.Second,
 	}
 }
 
@@ -376,5 +392,6 @@ func (c Config) Validate() error {
 	check(c.PublishTimeout > 0, "publish-timeout %s must be positive", c.PublishTimeout)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "log-format %q: want text or json", c.LogFormat)
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "log-level %q: want debug, info, warn or error", c.LogLevel)
+	errs = append(errs, c.validateWebRTC()...)
 	return errors.Join(errs...)
 }

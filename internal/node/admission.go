@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/vigilstream/vigil/ingest"
+	"github.com/vigilstream/vigil/ingest/webrtc"
 	"github.com/vigilstream/vigil/internal/config"
 )
 
@@ -44,10 +45,11 @@ type authAnswer struct {
 // by the configured method, then the node's limits. Every refusal has a
 // reason; every outcome is counted.
 type admission struct {
-	n      *Node
-	method string
-	keys   map[string][]string
-	client *http.Client
+	n          *Node
+	method     string
+	keys       map[string][]string
+	whipTokens webrtc.Tokens
+	client     *http.Client
 
 	mu      sync.Mutex
 	cache   map[[32]byte]cachedAnswer
@@ -69,8 +71,12 @@ func newAdmission(n *Node) (*admission, error) {
 	if err != nil {
 		return nil, err
 	}
+	whip, err := webrtc.ParseTokens(n.cfg.WHIPTokens)
+	if err != nil {
+		return nil, err
+	}
 	a := &admission{
-		n: n, method: n.cfg.Auth, keys: keys,
+		n: n, method: n.cfg.Auth, keys: keys, whipTokens: whip,
 		client:  &http.Client{Timeout: n.cfg.AuthTimeout},
 		cache:   map[[32]byte]cachedAnswer{},
 		buckets: map[string]*rateBucket{},
@@ -78,7 +84,7 @@ func newAdmission(n *Node) (*admission, error) {
 	switch {
 	case a.method == "none":
 		n.log.Warn("admission: every publisher is admitted (--auth none); this node is an open relay")
-	case a.method == "static" && len(keys) == 0:
+	case a.method == "static" && len(keys) == 0 && whip.Empty():
 		n.log.Warn("admission: no stream keys configured (--stream-keys): every publisher will be refused")
 	}
 	return a, nil
@@ -128,12 +134,12 @@ func refusalKind(err error) string {
 }
 
 var (
-	errBlocked         = errors.New("blocklisted")
-	errRate            = errors.New("too many attempts")
-	errCredentials     = errors.New("bad credentials")
-	errAuthUnavailable = errors.New("auth service unavailable")
-	errFull            = errors.New("node full")
-	errKeyLimit        = errors.New("key at its stream limit")
+	errBlocked         = ingest.ErrBlocklisted
+	errRate            = ingest.ErrRateLimited
+	errCredentials     = ingest.ErrBadCredentials
+	errAuthUnavailable = ingest.ErrAuthUnavailable
+	errFull            = ingest.ErrNodeFull
+	errKeyLimit        = ingest.ErrKeyLimit
 )
 
 // rate limits admissions per remote host with a token bucket.
@@ -227,6 +233,10 @@ func (a *admission) static(req ingest.Request) error {
 				match = true
 			}
 		}
+	}
+	// WHIP's own tokens (--whip-tokens) count as static keys for WHIP.
+	if !match && req.Protocol == "whip" && !a.whipTokens.Empty() && a.whipTokens.Allow(req.Name, "Bearer "+req.Key) {
+		match = true
 	}
 	if !match {
 		return refused("%w: no matching stream key for %s", errCredentials, req.ID)

@@ -219,7 +219,9 @@ func (n *Node) apiJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "url and name are required")
 		return
 	}
-	if err := n.Join(req); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	if err := n.Join(ctx, req); err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, ingest.ErrStreamExists) {
 			code = http.StatusConflict
@@ -236,12 +238,15 @@ func (n *Node) apiOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(openAPIDoc)
 }
 
-// Join starts watching a stream served elsewhere.
-func (n *Node) Join(req joinRequest) error {
+// Join starts watching a stream served elsewhere: pulled by URL with
+// FFmpeg, or joined as a WHEP viewer (which returns once video flows).
+func (n *Node) Join(ctx context.Context, req joinRequest) error {
 	switch req.Protocol {
 	case "pull", "":
 		return n.pull(req.URL, req.Name)
+	case "whep":
+		return n.JoinWHEP(ctx, req.URL, req.Name, req.Token)
 	default:
-		return fmt.Errorf("protocol %q: want pull", req.Protocol)
+		return fmt.Errorf("protocol %q: want pull or whep", req.Protocol)
 	}
 }

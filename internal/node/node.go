@@ -38,6 +38,7 @@ type Node struct {
 	embedded *signal.Embedded
 	bus      *signal.Bus
 	rtmp     *rtmp.Server
+	rtc      *webrtcParts
 	httpLn   net.Listener
 	http     *http.Server
 
@@ -117,6 +118,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 	rc.Addr, rc.App, rc.ReadTimeout = cfg.RTMPAddr, cfg.RTMPApp, cfg.ReadTimeout
 	n.rtmp = rtmp.New(rc, n.reg, log)
 	if err := n.rtmp.Listen(); err != nil {
+		return nil, err
+	}
+	if err := n.newWebRTC(); err != nil {
 		return nil, err
 	}
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -205,6 +209,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	n.log.Info("node serving", "node", n.cfg.NodeID, "rtmp", n.RTMPAddr().String(), "http", n.HTTPAddr().String())
+	n.startJoins()
 
 	var first error
 	pending := 2
@@ -283,6 +288,7 @@ func (n *Node) pull(source, name string) error {
 // Close releases everything New acquired. Run calls it on return.
 func (n *Node) Close() {
 	n.runCancel()
+	n.closeWebRTC()
 	n.tasks.Wait()
 	if n.httpLn != nil {
 		n.httpLn.Close()
