@@ -20,8 +20,10 @@ RUN apt-get update \
 COPY --from=build /out/vigil /usr/local/bin/vigil
 USER vigil
 WORKDIR /var/lib/vigil
-# RTMP, HTTP (health, WHIP, API, metrics). The embedded NATS server listens
-# on 127.0.0.1:4222 inside the container; use --nats-url for a real cluster.
-EXPOSE 1935 8080
+# RTMP, HTTP (health, WHIP, API, metrics), and WebRTC media on one UDP port
+# when run with --webrtc-udp-mux :8189 (and --webrtc-public-ip behind NAT).
+# The embedded NATS server listens on 127.0.0.1:4222 inside the container;
+# use --nats-url for a real cluster.
+EXPOSE 1935 8080 8189/udp
 ENTRYPOINT ["/usr/local/bin/vigil"]
 CMD ["serve", "--data-dir", "/var/lib/vigil"]
