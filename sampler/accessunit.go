@@ -63,6 +63,9 @@ type AccessUnit struct {
 	// Frame holds the coded frame of VP8, VP9 and AV1 units, and every
 	// unit of a track with Params.Extradata.
 	Frame []byte
+	// Lent marks a Frame the sampler may use only during Push (it aliases
+	// the demuxer's packet); what the sampler keeps, it copies.
+	Lent bool
 }
 
 // Size is the number of coded bytes in the unit.

@@ -48,3 +48,18 @@ func setSkipNonKey(cc *astiav.CodecContext, on bool) {
 
 // codecIDAV1 is AV_CODEC_ID_AV1, which go-astiav v0.16.0 does not name.
 var codecIDAV1 = astiav.CodecID(C.AV_CODEC_ID_AV1)
+
+// packetBytes returns the packet's data in place, in C memory: valid until
+// the packet is unreferenced. go-astiav's Packet.Data copies; a demuxer
+// that lends each packet for one call needs no copy. The same first-field
+// layout as CodecContext, checked against the packet's size.
+func packetBytes(p *astiav.Packet) ([]byte, error) {
+	c := *(**C.AVPacket)(unsafe.Pointer(p))
+	if c == nil || int(c.size) != p.Size() {
+		return nil, fmt.Errorf("sampler: go-astiav Packet layout is not the one this build expects")
+	}
+	if c.size == 0 || c.data == nil {
+		return nil, nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(c.data)), int(c.size)), nil
+}

@@ -17,6 +17,10 @@ type DemuxOptions struct {
 	// Protocols, when set, is FFmpeg's protocol_whitelist: the only
 	// protocols the input (and, for HLS, its segments) may use.
 	Protocols string
+	// Lend makes Read hand out each packet's data in place, valid only
+	// until the next Read (AccessUnit.Lent), instead of a copy: for a
+	// caller that pushes each unit to a Sampler before reading the next.
+	Lend bool
 }
 
 // Demuxer reads a file or URL (anything FFmpeg opens: MP4, MKV, IVF,
@@ -31,6 +35,7 @@ type Demuxer struct {
 	stop   func() bool
 	base   time.Time
 	first  int64
+	lend   bool
 }
 
 // OpenDemuxer opens url. Cancelling ctx interrupts a blocked read.
@@ -38,7 +43,7 @@ func OpenDemuxer(ctx context.Context, url string, o DemuxOptions) (_ *Demuxer, e
 	if o.IOTimeout <= 0 {
 		o.IOTimeout = 10 * time.Second
 	}
-	d := &Demuxer{fc: astiav.AllocFormatContext(), first: astiav.NoPtsValue}
+	d := &Demuxer{fc: astiav.AllocFormatContext(), first: astiav.NoPtsValue, lend: o.Lend}
 	if d.fc == nil {
 		return nil, errors.New("sampler: allocating format context failed")
 	}
@@ -145,7 +150,16 @@ func (d *Demuxer) Read(au *AccessUnit) error {
 			PTS:     pts,
 			Arrival: d.base.Add(pts),
 			Key:     d.pkt.Flags().Has(astiav.PacketFlagKey),
-			Frame:   d.pkt.Data(),
+			Lent:    d.lend,
+		}
+		if d.lend {
+			data, err := packetBytes(d.pkt)
+			if err != nil {
+				return err
+			}
+			au.Frame = data
+		} else {
+			au.Frame = d.pkt.Data()
 		}
 		return nil
 	}

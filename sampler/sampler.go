@@ -413,7 +413,11 @@ func (s *Sampler) remember(au *AccessUnit) {
 		s.gop, s.gopBytes, s.gopBroken = s.gop[:0], 0, true
 		return
 	}
-	s.gop = append(s.gop, *au)
+	kept := *au
+	if kept.Lent {
+		kept.Frame, kept.Lent = append([]byte(nil), au.Frame...), false
+	}
+	s.gop = append(s.gop, kept)
 	s.gopBytes += au.Size()
 }
 

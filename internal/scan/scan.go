@@ -58,8 +58,10 @@ type Scanner struct {
 
 // New returns a scanner over idx.
 func New(idx *detector.Index, cfg Config) *Scanner {
-	// Offline every matching sample is reported; no verdict is needed.
+	// Offline every matching sample is reported; no verdict is needed, so
+	// nothing asks for confirming samples either.
 	cfg.Matching.Policy = detector.Policy{MinMatches: 1}
+	cfg.Sampling.ConfirmDelay = 0
 	return &Scanner{cfg: cfg, index: idx}
 }
 
@@ -94,7 +96,8 @@ func (s *Scanner) image(input string, img image.Image, emit func(Match) error) (
 
 func (s *Scanner) video(ctx context.Context, input string, emit func(Match) error) (Summary, error) {
 	sum := Summary{Input: input}
-	d, err := sampler.OpenDemuxer(ctx, input, sampler.DemuxOptions{IOTimeout: s.cfg.IOTimeout})
+	// Each unit goes to the sampler before the next is read: lend them.
+	d, err := sampler.OpenDemuxer(ctx, input, sampler.DemuxOptions{IOTimeout: s.cfg.IOTimeout, Lend: true})
 	if err != nil {
 		return sum, err
 	}
