@@ -130,3 +130,45 @@ func TestPixelLimit(t *testing.T) {
 		t.Fatal("picture over the limit was sampled")
 	}
 }
+
+// Lent packets are used in place; what the sampler keeps for catching up
+// it copies, so catch-ups after the demuxer moved on decode cleanly.
+func TestLentPacketsCatchUp(t *testing.T) {
+	file := encode(t, "long.mp4", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "120", "-keyint_min", "120", "-sc_threshold", "0")
+	d, err := OpenDemuxer(context.Background(), file, DemuxOptions{Lend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var stats Stats
+	cfg := Config{Policy: Adaptive, Interval: time.Second, MaxGap: 1500 * time.Millisecond}
+	s, err := New(d.Params(), cfg, &stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := make(chan Frame, 4)
+	var au AccessUnit
+	for {
+		err := d.Read(&au)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !au.Lent {
+			t.Fatal("demuxer did not lend")
+		}
+		if err := s.Push(&au, out); err != nil {
+			t.Fatalf("push: %v", err)
+		}
+		for len(out) > 0 {
+			f := <-out
+			f.Release()
+		}
+	}
+	if stats.CatchUps.Load() != 1 || stats.DecodeErrors.Load() != 0 || stats.Sampled.Load() < 3 {
+		t.Fatalf("catch-ups %d, decode errors %d, samples %d", stats.CatchUps.Load(), stats.DecodeErrors.Load(), stats.Sampled.Load())
+	}
+}
