@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"time"
 )
 
 // ErrRefused is the cause of every admission refusal; the refusal's error
@@ -40,8 +43,49 @@ func (r *Registry) Admit(ctx context.Context, req Request) error {
 		}
 		req.ID = id
 	}
-	if r.admit == nil {
-		return nil
+	if r.admit != nil {
+		if err := r.admit(ctx, req); err != nil {
+			if r.onRefused != nil {
+				r.onRefused(req, err)
+			}
+			return err
+		}
 	}
-	return r.admit(ctx, req)
+	if req.Key != "" {
+		r.rememberKey(req)
+	}
+	return nil
+}
+
+// KeyHash is the SHA-256, in hex, of a credential a publisher presented:
+// how streams, events and blocklists name a stream key without holding
+// or spreading the key itself.
+func KeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// admissionKey identifies an admitted request until its stream opens: the
+// remote address names the connection.
+type admissionKey struct{ protocol, id, remote string }
+
+type admittedKey struct {
+	hash string
+	at   time.Time
+}
+
+// admittedKeyTTL bounds how long an admission waits for its Open; the
+// protocols open right after admitting, so older entries are abandoned.
+const admittedKeyTTL = time.Minute
+
+func (r *Registry) rememberKey(req Request) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, v := range r.keys {
+		if now.Sub(v.at) > admittedKeyTTL {
+			delete(r.keys, k)
+		}
+	}
+	r.keys[admissionKey{req.Protocol, req.ID, req.Remote}] = admittedKey{KeyHash(req.Key), now}
 }

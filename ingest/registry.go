@@ -13,12 +13,17 @@ import (
 // Its methods are safe for concurrent use; it never calls out while holding
 // its lock.
 type Registry struct {
-	consumer Consumer
-	onEnded  func(*Stream)
-	admit    Admitter
+	consumer  Consumer
+	onEnded   func(*Stream)
+	onStarted func(*Stream)
+	onRefused func(Request, error)
+	admit     Admitter
 
 	mu      sync.Mutex
 	streams map[string]*Stream
+	// keys holds the credential hash of admitted requests until their
+	// stream opens, so the stream knows which key it was admitted with.
+	keys map[admissionKey]admittedKey
 }
 
 // OnEnded sets a function called once for every stream after it has ended
@@ -26,9 +31,18 @@ type Registry struct {
 // first Open.
 func (r *Registry) OnEnded(fn func(*Stream)) { r.onEnded = fn }
 
+// OnStarted sets a function called once for every stream right after it is
+// registered, before any of its media is read (for events). Set it before
+// the first Open.
+func (r *Registry) OnStarted(fn func(*Stream)) { r.onStarted = fn }
+
+// OnRefused sets a function called for every request the admission step
+// refuses, with the refusal (for events). Set it before the first Admit.
+func (r *Registry) OnRefused(fn func(Request, error)) { r.onRefused = fn }
+
 // NewRegistry returns an empty registry whose streams run consumer.
 func NewRegistry(consumer Consumer) *Registry {
-	return &Registry{consumer: consumer, streams: make(map[string]*Stream)}
+	return &Registry{consumer: consumer, streams: make(map[string]*Stream), keys: make(map[admissionKey]admittedKey)}
 }
 
 // Open registers a new stream named name. A second publisher on a live
@@ -48,12 +62,21 @@ func (r *Registry) Open(ctx context.Context, name, protocol, remote string) (*St
 		reg: r, ctx: sctx, cancel: cancel, consumer: r.consumer,
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.streams[id]; ok {
+		r.mu.Unlock()
 		cancel(ErrStreamExists)
 		return nil, fmt.Errorf("%w: %s", ErrStreamExists, id)
 	}
+	ak := admissionKey{protocol, id, remote}
+	if k, ok := r.keys[ak]; ok {
+		s.KeyHash = k.hash
+		delete(r.keys, ak)
+	}
 	r.streams[id] = s
+	r.mu.Unlock()
+	if r.onStarted != nil {
+		r.onStarted(s)
+	}
 	return s, nil
 }
 

@@ -23,6 +23,9 @@ type Info struct {
 	Protocol string
 	Remote   string
 	Started  time.Time
+	// KeyHash is KeyHash of the credential the publisher was admitted
+	// with, or empty when it presented none (joins).
+	KeyHash string
 }
 
 // Consumer runs the stages after a stream's network reader (decoder and
