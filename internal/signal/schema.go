@@ -2,7 +2,7 @@ package signal
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -10,45 +10,65 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:embed schema/block.v1.json
-var blockSchemaJSON []byte
+//go:embed schema/*.json
+var schemaFS embed.FS
+
+// Schema files, by what they describe.
+const (
+	SchemaBlock  = "block.v1.json"
+	SchemaMatch  = "match.v1.json"
+	SchemaStream = "stream.v1.json"
+	SchemaJob    = "job.v1.json"
+)
+
+// Schema returns the JSON schema file named name (SchemaBlock, ...).
+func Schema(name string) []byte {
+	raw, _ := schemaFS.ReadFile("schema/" + name)
+	return raw
+}
 
 // BlockSchema returns the JSON schema of block signals.
-func BlockSchema() []byte { return bytes.Clone(blockSchemaJSON) }
+func BlockSchema() []byte { return Schema(SchemaBlock) }
 
-var blockSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(blockSchemaJSON))
+var compiledSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
+	entries, err := schemaFS.ReadDir("schema")
 	if err != nil {
-		return nil, fmt.Errorf("signal: block schema: %w", err)
+		return nil, fmt.Errorf("signal: schemas: %w", err)
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	if err := c.AddResource("block.v1.json", doc); err != nil {
-		return nil, fmt.Errorf("signal: block schema: %w", err)
+	out := make(map[string]*jsonschema.Schema)
+	for _, e := range entries {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema(e.Name())))
+		if err != nil {
+			return nil, fmt.Errorf("signal: schema %s: %w", e.Name(), err)
+		}
+		if err := c.AddResource(e.Name(), doc); err != nil {
+			return nil, fmt.Errorf("signal: schema %s: %w", e.Name(), err)
+		}
 	}
-	return c.Compile("block.v1.json")
+	for _, e := range entries {
+		s, err := c.Compile(e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("signal: schema %s: %w", e.Name(), err)
+		}
+		out[e.Name()] = s
+	}
+	return out, nil
 })
 
-// ParseBlock validates raw against the block schema and decodes it.
-func ParseBlock(raw []byte) (Event, error) {
-	if len(raw) > MaxEventBytes {
-		return Event{}, fmt.Errorf("%w: %d bytes", ErrEventTooLarge, len(raw))
-	}
-	if err := ValidateBlock(raw); err != nil {
-		return Event{}, err
-	}
-	var ev Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
-	}
-	return ev, nil
-}
-
-// ValidateBlock checks raw against the block schema.
-func ValidateBlock(raw []byte) error {
-	s, err := blockSchema()
+// Validate checks raw against the schema file named name.
+func Validate(name string, raw []byte) error {
+	all, err := compiledSchemas()
 	if err != nil {
 		return err
+	}
+	s, ok := all[name]
+	if !ok {
+		return fmt.Errorf("signal: no schema %q", name)
+	}
+	if len(raw) > MaxEventBytes {
+		return fmt.Errorf("%w: %d bytes", ErrEventTooLarge, len(raw))
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
@@ -58,4 +78,61 @@ func ValidateBlock(raw []byte) error {
 		return fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
 	return nil
+}
+
+// ValidateBlock checks raw against the block schema.
+func ValidateBlock(raw []byte) error { return Validate(SchemaBlock, raw) }
+
+// SchemaForType names the schema of events of CloudEvents type typ, or ""
+// for a type this package does not know.
+func SchemaForType(typ string) string {
+	switch typ {
+	case TypeBlock:
+		return SchemaBlock
+	case TypeMatch:
+		return SchemaMatch
+	case TypeStreamStarted, TypeStreamEnded, TypeStreamRefused:
+		return SchemaStream
+	}
+	return ""
+}
+
+// ValidateEvent checks raw against the schema of its own type and returns
+// the type.
+func ValidateEvent(raw []byte) (string, error) {
+	if len(raw) > MaxEventBytes {
+		return "", fmt.Errorf("%w: %d bytes", ErrEventTooLarge, len(raw))
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	name := SchemaForType(head.Type)
+	if name == "" {
+		return head.Type, fmt.Errorf("%w: unknown type %q", ErrInvalidEvent, head.Type)
+	}
+	return head.Type, Validate(name, raw)
+}
+
+// ParseBlock validates raw against the block schema and decodes it.
+func ParseBlock(raw []byte) (Event, error) { return parse[Block](SchemaBlock, raw) }
+
+// ParseMatch validates raw against the match schema and decodes it.
+func ParseMatch(raw []byte) (MatchEvent, error) { return parse[MatchData](SchemaMatch, raw) }
+
+// ParseStreamEvent validates raw against the stream event schema and
+// decodes it.
+func ParseStreamEvent(raw []byte) (StreamEvent, error) { return parse[StreamData](SchemaStream, raw) }
+
+func parse[T any](schema string, raw []byte) (CloudEvent[T], error) {
+	var ev CloudEvent[T]
+	if err := Validate(schema, raw); err != nil {
+		return ev, err
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return CloudEvent[T]{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	return ev, nil
 }
