@@ -1,0 +1,185 @@
+package signal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The fleet's index lives in a JetStream object store: one object,
+// IndexObject, that `vigil index publish` replaces. Every node watches it,
+// and a node that starts later reads the one there. The object's SHA-256
+// digest is checked by the client as it reads; its metadata carries the
+// CRC-32C (the version nodes report for a file too) and the file name the
+// list entries are named after.
+const (
+	BucketIndex = "VIGIL_INDEX"
+	IndexObject = "current"
+
+	metaCRC     = "crc32c"
+	metaSource  = "source"
+	metaEntries = "entries"
+	metaBy      = "published-by"
+)
+
+// IndexMeta describes a published index.
+type IndexMeta struct {
+	// Version is the CRC-32C of the bytes, in hex.
+	Version string
+	// Source is the file name it was published from.
+	Source string
+	// Entries is the number of entries it holds.
+	Entries int
+	// PublishedBy names who published it.
+	PublishedBy string
+	// Size, Digest and ModTime come from the object store.
+	Size    uint64
+	Digest  string
+	ModTime time.Time
+}
+
+// ErrIndexChecksum refuses an index whose bytes do not match the version
+// it was published with.
+var ErrIndexChecksum = errors.New("signal: index checksum mismatch")
+
+// IndexStore opens the index object store, creating it when missing.
+func (b *Bus) IndexStore(ctx context.Context) (jetstream.ObjectStore, error) {
+	obs, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketIndex,
+		Description: "Vigil: the fleet's index",
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signal: object store %s: %w", BucketIndex, err)
+	}
+	return obs, nil
+}
+
+// PublishIndex uploads the index file at path as the fleet's index. The
+// caller checks that it loads first; entries is what it holds.
+func (b *Bus) PublishIndex(ctx context.Context, path string, entries int, by string) (IndexMeta, error) {
+	obs, err := b.IndexStore(ctx)
+	if err != nil {
+		return IndexMeta{}, err
+	}
+	version, err := fileCRC32C(path)
+	if err != nil {
+		return IndexMeta{}, fmt.Errorf("signal: index %s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return IndexMeta{}, fmt.Errorf("signal: index %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := obs.Put(ctx, jetstream.ObjectMeta{
+		Name:        IndexObject,
+		Description: "Vigil index " + filepath.Base(path),
+		Metadata: map[string]string{
+			metaCRC: version, metaSource: filepath.Base(path), metaEntries: strconv.Itoa(entries), metaBy: by,
+		},
+	}, f)
+	if err != nil {
+		return IndexMeta{}, fmt.Errorf("signal: publish index %s: %w", path, err)
+	}
+	return indexMeta(info), nil
+}
+
+func indexMeta(info *jetstream.ObjectInfo) IndexMeta {
+	m := IndexMeta{Size: info.Size, Digest: info.Digest, ModTime: info.ModTime}
+	if info.Metadata != nil {
+		m.Version, m.Source, m.PublishedBy = info.Metadata[metaCRC], info.Metadata[metaSource], info.Metadata[metaBy]
+		m.Entries, _ = strconv.Atoi(info.Metadata[metaEntries])
+	}
+	return m
+}
+
+// IndexUpdate is a new fleet index seen by WatchIndex.
+type IndexUpdate struct {
+	Meta IndexMeta
+	// Data is the index file's bytes, verified against both the object's
+	// SHA-256 digest and the published CRC-32C.
+	Data []byte
+}
+
+// WatchIndex calls fn with the fleet's index when it starts (if there is
+// one) and with every index published after, until ctx ends. skip, when
+// it returns true for a version, spares the download of an index the
+// caller has already. Objects that fail verification are reported to bad
+// and skipped. fn runs on WatchIndex's goroutine, one at a time.
+func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn func(IndexUpdate), bad func(IndexMeta, error)) error {
+	obs, err := b.IndexStore(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := obs.Watch(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("signal: watch %s: %w", BucketIndex, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case info, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if info == nil || info.Name != IndexObject || info.Deleted {
+				continue
+			}
+			meta := indexMeta(info)
+			if skip != nil && skip(meta.Version) {
+				continue
+			}
+			data, err := obs.GetBytes(ctx, IndexObject)
+			if err == nil {
+				err = verifyIndex(meta, data)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				bad(meta, err)
+				continue
+			}
+			fn(IndexUpdate{Meta: meta, Data: data})
+		}
+	}
+}
+
+func verifyIndex(meta IndexMeta, data []byte) error {
+	if uint64(len(data)) != meta.Size {
+		return fmt.Errorf("%w: %d bytes, the object says %d", ErrIndexChecksum, len(data), meta.Size)
+	}
+	if got := CRC32C(data); got != meta.Version {
+		return fmt.Errorf("%w: CRC-32C %s, published as %s", ErrIndexChecksum, got, meta.Version)
+	}
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// CRC32C is the index version of data: its CRC-32C in hex.
+func CRC32C(data []byte) string { return fmt.Sprintf("%08x", crc32.Checksum(data, castagnoli)) }
+
+func fileCRC32C(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%08x", h.Sum32()), nil
+}
