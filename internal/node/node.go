@@ -32,7 +32,8 @@ type Node struct {
 	matchCfg detector.MatcherConfig
 	sampling sampler.Config
 	metrics  *metrics
-	views    sync.Map // *ingest.Stream -> *streamView
+	views    sync.Map    // *ingest.Stream -> *streamView
+	sig      nodeSignals // outbox, events, blocklist, fleet (signals.go)
 
 	reg      *ingest.Registry
 	embedded *signal.Embedded
@@ -98,7 +99,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 		urls = n.embedded.ClientURL()
 		log.Info("embedded NATS started", "url", urls, "store", store)
 	}
-	n.bus, err = signal.Connect(ctx, signal.BusConfig{URLs: urls, Name: "vigil " + cfg.NodeID, PublishTimeout: cfg.PublishTimeout}, log)
+	n.bus, err = signal.Connect(ctx, n.busConfig(urls), log)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +107,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 	n.metrics = newMetrics(n)
 	n.reg = ingest.NewRegistry(n.consume)
 	n.reg.OnEnded(n.streamEnded)
+	if err := n.initSignals(ctx); err != nil {
+		return nil, err
+	}
 	rc := rtmp.DefaultConfig
 	rc.Addr, rc.App, rc.ReadTimeout = cfg.RTMPAddr, cfg.RTMPApp, cfg.ReadTimeout
 	n.rtmp = rtmp.New(rc, n.reg, log)
@@ -181,6 +185,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.bus.SubscribeBlocks(n.runCtx, false, n.enforce); err != nil {
 		return err
 	}
+	n.startSignals()
 	errc := make(chan error, 2)
 	go func() { errc <- n.rtmp.Serve(serveCtx) }()
 	go func() {
@@ -207,9 +212,11 @@ func (n *Node) Run(ctx context.Context) error {
 		pending--
 	}
 	n.log.Info("shutting down", "deadline", n.cfg.ShutdownWait)
+	stopBy := time.Now().Add(n.cfg.ShutdownWait * 9 / 10)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		n.stopSignalIntake()
 		// Streams end first, with a reason their logs and events carry;
 		// their stages finish the samples already decoded.
 		n.reg.CloseAll(ingest.ErrShutdown)
@@ -225,6 +232,7 @@ func (n *Node) Run(ctx context.Context) error {
 		// Pulls and signals in flight.
 		n.runCancel()
 		n.tasks.Wait()
+		n.flushSignals(stopBy)
 	}()
 	select {
 	case <-done:
@@ -283,6 +291,7 @@ func (n *Node) Close() {
 	if n.rtmp != nil {
 		_ = n.rtmp.Close()
 	}
+	n.closeSignals()
 	if n.bus != nil {
 		n.bus.Close()
 	}
