@@ -154,7 +154,13 @@ func Connect(ctx context.Context, cfg BusConfig, log *slog.Logger) (*Bus, error)
 			b.mu.Unlock()
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			// Permission violations and slow-consumer notices arrive here.
+			// Permission violations and slow-consumer notices arrive here;
+			// consumers missing heartbeats during an outage too, and
+			// recover on their own.
+			if errors.Is(err, nats.ErrConsumerNotActive) {
+				log.Debug("nats error", "err", err)
+				return
+			}
 			log.Warn("nats error", "err", err)
 		}),
 	}
