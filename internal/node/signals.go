@@ -79,17 +79,24 @@ func (n *Node) initSignals(ctx context.Context) error {
 	s.outbox = ob
 
 	n.bus.OnInvalid = func(string, error) { n.metrics.signalsReceived.WithLabelValues("invalid").Inc() }
-	bl, err := n.bus.Blocklist(ctx)
+	var bl jetstream.KeyValue
+	err = setup(ctx, func() (err error) {
+		if bl, err = n.bus.Blocklist(ctx); err != nil {
+			return err
+		}
+		if s.nodesKV, err = n.bus.Nodes(ctx); err != nil {
+			return err
+		}
+		if s.jobs.cons, err = n.bus.Jobs(ctx); err != nil {
+			return err
+		}
+		_, err = n.bus.IndexStore(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	if err := n.loadBlocklist(ctx, bl); err != nil {
-		return err
-	}
-	if s.nodesKV, err = n.bus.Nodes(ctx); err != nil {
-		return err
-	}
-	if s.jobs.cons, err = n.bus.Jobs(ctx); err != nil {
 		return err
 	}
 
@@ -108,6 +115,24 @@ func (n *Node) initSignals(ctx context.Context) error {
 	// n.blocklisted first; until it exists the blocklist is the chain.
 	n.reg.SetAdmitter(n.blocklisted)
 	return nil
+}
+
+// setup runs fn, the creation of the node's streams and buckets, up to
+// three times: nodes of a fleet that start together race to create the
+// same replicated streams, and the losers' requests may time out.
+func setup(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := range 3 {
+		if err = fn(); err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // startSignals starts the outbox's drain, the event publisher, the

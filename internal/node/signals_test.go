@@ -1,11 +1,15 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +92,27 @@ func runNode(t *testing.T, o nodeOpts) *harness {
 	}
 	t.Cleanup(stop)
 	return &harness{t: t, node: n, nc: nc, log: lb, stop: stop}
+}
+
+// metricSum adds up every series of a metric in the node's /metrics.
+func (h *harness) metricSum(name string) float64 {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.node.HTTPAddr().String() + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
 }
 
 // crash stops the node the way a dead one stops, as far as the fleet can

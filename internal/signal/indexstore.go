@@ -116,9 +116,12 @@ type IndexUpdate struct {
 // caller has already. Objects that fail verification are reported to bad
 // and skipped. fn runs on WatchIndex's goroutine, one at a time.
 func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn func(IndexUpdate), bad func(IndexMeta, error)) error {
-	obs, err := b.IndexStore(ctx)
+	obs, err := b.js.ObjectStore(ctx, BucketIndex)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = b.IndexStore(ctx)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("signal: object store %s: %w", BucketIndex, err)
 	}
 	w, err := obs.Watch(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
