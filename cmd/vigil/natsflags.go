@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"strconv"
 
 	"github.com/vigilstream/vigil/internal/signal"
 )
@@ -12,6 +13,7 @@ import (
 // both.
 type natsFlags struct {
 	url, creds, nkey, user, password, token, ca, cert, key string
+	replicas                                               int
 }
 
 func bindNATSFlags(fs *flag.FlagSet, env []string) *natsFlags {
@@ -28,11 +30,13 @@ func bindNATSFlags(fs *flag.FlagSet, env []string) *natsFlags {
 	str(&f.ca, "nats-ca", "VIGIL_NATS_CA", "", "PEM file of CAs to verify the server with (TLS)")
 	str(&f.cert, "nats-cert", "VIGIL_NATS_CERT", "", "client certificate (PEM)")
 	str(&f.key, "nats-key", "VIGIL_NATS_KEY", "", "client certificate's key (PEM)")
+	f.replicas, _ = strconv.Atoi(envOr(env, "VIGIL_NATS_REPLICAS", "1"))
+	fs.IntVar(&f.replicas, "nats-replicas", f.replicas, "replicas of a bucket this tool has to create because no node has yet (env VIGIL_NATS_REPLICAS)")
 	return f
 }
 
 func (f *natsFlags) bus(name string) signal.BusConfig {
-	return signal.BusConfig{URLs: f.url, Name: name, NoSetup: true, Auth: signal.Auth{
+	return signal.BusConfig{URLs: f.url, Name: name, NoSetup: true, Replicas: f.replicas, Auth: signal.Auth{
 		CredsFile: f.creds, NKeyFile: f.nkey, User: f.user, Password: f.password, Token: f.token,
 		CAFile: f.ca, CertFile: f.cert, KeyFile: f.key,
 	}}

@@ -3,6 +3,7 @@ package signal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -62,7 +63,7 @@ func NormalizeAddr(s string) (string, bool) {
 
 // Blocklist opens the blocklist bucket, creating it when missing.
 func (b *Bus) Blocklist(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return b.bucket(ctx, jetstream.KeyValueConfig{
 		Bucket:         BucketBlocklist,
 		Description:    "Vigil: blocked stream keys and addresses",
 		History:        1,
@@ -70,8 +71,21 @@ func (b *Bus) Blocklist(ctx context.Context) (jetstream.KeyValue, error) {
 		Replicas:       b.cfg.Replicas,
 		LimitMarkerTTL: time.Minute,
 	})
+}
+
+// bucket opens a KV bucket, creating it with cfg when missing. An existing
+// bucket is used as it is, so a node or tool with other settings (its
+// replica count) never reconfigures the fleet's.
+func (b *Bus) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			kv, err = b.js.KeyValue(ctx, cfg.Bucket) // another node made it first
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("signal: bucket %s: %w", BucketBlocklist, err)
+		return nil, fmt.Errorf("signal: bucket %s: %w", cfg.Bucket, err)
 	}
 	return kv, nil
 }

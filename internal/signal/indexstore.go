@@ -50,14 +50,26 @@ type IndexMeta struct {
 // it was published with.
 var ErrIndexChecksum = errors.New("signal: index checksum mismatch")
 
-// IndexStore opens the index object store, creating it when missing.
+// IndexStore opens the index object store, creating it when missing. An
+// existing store is used as it is, so a tool with other settings (its
+// replica count) never reconfigures the fleet's.
 func (b *Bus) IndexStore(ctx context.Context) (jetstream.ObjectStore, error) {
-	obs, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	obs, err := b.js.ObjectStore(ctx, BucketIndex)
+	if err == nil {
+		return obs, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("signal: object store %s: %w", BucketIndex, err)
+	}
+	obs, err = b.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      BucketIndex,
 		Description: "Vigil: the fleet's index",
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.cfg.Replicas,
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		obs, err = b.js.ObjectStore(ctx, BucketIndex) // another node made it first
+	}
 	if err != nil {
 		return nil, fmt.Errorf("signal: object store %s: %w", BucketIndex, err)
 	}
@@ -116,12 +128,9 @@ type IndexUpdate struct {
 // caller has already. Objects that fail verification are reported to bad
 // and skipped. fn runs on WatchIndex's goroutine, one at a time.
 func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn func(IndexUpdate), bad func(IndexMeta, error)) error {
-	obs, err := b.js.ObjectStore(ctx, BucketIndex)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		obs, err = b.IndexStore(ctx)
-	}
+	obs, err := b.IndexStore(ctx)
 	if err != nil {
-		return fmt.Errorf("signal: object store %s: %w", BucketIndex, err)
+		return err
 	}
 	w, err := obs.Watch(ctx, jetstream.IgnoreDeletes())
 	if err != nil {

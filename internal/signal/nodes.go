@@ -62,7 +62,7 @@ func NodeKey(node string) string {
 
 // Nodes opens the nodes bucket, creating it when missing.
 func (b *Bus) Nodes(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return b.bucket(ctx, jetstream.KeyValueConfig{
 		Bucket:         BucketNodes,
 		Description:    "Vigil: node heartbeats and capacity",
 		History:        1,
@@ -70,10 +70,6 @@ func (b *Bus) Nodes(ctx context.Context) (jetstream.KeyValue, error) {
 		Replicas:       b.cfg.Replicas,
 		LimitMarkerTTL: time.Minute,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("signal: bucket %s: %w", BucketNodes, err)
-	}
-	return kv, nil
 }
 
 // PutHeartbeat publishes s under its node's key with a TTL of ttl.
