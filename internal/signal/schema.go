@@ -5,6 +5,9 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io"
+	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -77,7 +80,91 @@ func Validate(name string, raw []byte) error {
 	if err := s.Validate(inst); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
+	if err := unambiguous(raw); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
 	return nil
+}
+
+// knownKeys are the member names of every object in Vigil's events and
+// jobs.
+var knownKeys = sync.OnceValue(func() map[string]bool {
+	known := map[string]bool{}
+	var walk func(t reflect.Type)
+	seen := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+				known[name] = true
+			}
+			walk(f.Type)
+		}
+	}
+	for _, v := range []any{Event{}, MatchEvent{}, StreamEvent{}, Job{}} {
+		walk(reflect.TypeOf(v))
+	}
+	return known
+})
+
+// unambiguous refuses a document that the schema and Go's decoder would
+// read differently: a member name that differs from one of Vigil's only
+// by case (the schema ignores it, encoding/json folds case and would use
+// it) or a name given twice in one object.
+func unambiguous(raw []byte) error {
+	known := knownKeys()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	type object struct{ names map[string]bool }
+	var stack []*object // nil entries are arrays
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, &object{names: map[string]bool{}})
+				expectKey = true
+				continue
+			case '[':
+				stack = append(stack, nil)
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if expectKey {
+				obj := stack[len(stack)-1]
+				if obj.names[v] {
+					return fmt.Errorf("member %q given twice", v)
+				}
+				obj.names[v] = true
+				if !known[v] {
+					for k := range known {
+						if strings.EqualFold(k, v) {
+							return fmt.Errorf("member %q differs from %q only by case", v, k)
+						}
+					}
+				}
+				expectKey = false
+				continue
+			}
+		}
+		// After a value, an object expects its next key.
+		expectKey = len(stack) > 0 && stack[len(stack)-1] != nil
+	}
 }
 
 // ValidateBlock checks raw against the block schema.

@@ -197,6 +197,10 @@ func TestSchemaCompatible(t *testing.T) {
 		}
 	}
 	invalid := map[string]string{
+		// The schema would not see these; Go's decoder would use them.
+		"member differing by case":  `{"reason":"manual","stream":{"id":"ok"},"Stream":{"id":"a.b"}}`,
+		"member differing by fold":  `{"reason":"manual","stream":{"id":"ok"},"ſtream":{"id":"a.b"}}`,
+		"member given twice":        `{"reason":"manual","stream":{"id":"ok"},"stream":{"id":"ok2"}}`,
 		"neither stream nor target": `{"reason":"manual"}`,
 		"empty target":              `{"reason":"manual","target":{}}`,
 		"target with only a ttl":    `{"reason":"manual","target":{"ttl_seconds":60}}`,
