@@ -294,3 +294,50 @@ func TestSignalSurvivesNATSOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A node that stops while NATS is down keeps its unpublished signals on
+// disk; started again on the same data directory, it publishes them once
+// NATS is back. The manual block of the admin API takes the same path as
+// the node's own verdicts.
+func TestOutboxOutlivesTheNode(t *testing.T) {
+	srv := startNATS(t)
+	dataDir := t.TempDir()
+	args := []string{"--data-dir", dataDir, "--admin-token", adminToken, "--shutdown-timeout", "3s"}
+	h := runNode(t, nodeOpts{natsURL: srv.url(), args: args})
+	p := testenv.Publish(t, h.rtmpURL("kept"), testenv.PublishOptions{Duration: 60 * time.Second})
+	h.waitStream("kept", 10*time.Second)
+
+	srv.shutdown()
+	waitUntil(t, "node notices the outage", 5*time.Second, func() bool { return !h.node.bus.Connected() })
+	start := time.Now()
+	code, res := h.api("POST", "/api/streams/kept/block", adminToken, strings.NewReader(`{"note":"while NATS is down"}`))
+	if code != http.StatusAccepted || res["enforced"] != "local" {
+		t.Fatalf("manual block: %d %v", code, res)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("manual block answered after %s; NATS being down must not make it wait", d)
+	}
+	if !p.WaitExit(context.Background(), 5*time.Second) {
+		t.Fatal("stream not cut locally")
+	}
+	event := res["event"].(string)
+	h.stop() // with the signal still in the outbox
+	if !h.log.waitFor("kept in the outbox for the next start", time.Second) {
+		t.Error("no log line about the signals kept")
+	}
+
+	srv.restart()
+	h2 := runNode(t, nodeOpts{natsURL: srv.url(), args: args})
+	signals := blockSignals(t, h2.nc)
+	select {
+	case ev := <-signals:
+		if ev.ID != event || ev.Data.Reason != signal.ReasonManual || ev.Data.Note != "while NATS is down" {
+			t.Fatalf("replayed %+v, want event %s", ev, event)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("kept signal not published by the next start")
+	}
+	if got := h2.metric("vigil_outbox_replayed_total"); got != 1 {
+		t.Errorf("replayed = %v, want 1", got)
+	}
+}
