@@ -125,8 +125,10 @@ type IndexUpdate struct {
 // WatchIndex calls fn with the fleet's index when it starts (if there is
 // one) and with every index published after, until ctx ends. skip, when
 // it returns true for a version, spares the download of an index the
-// caller has already. Objects that fail verification are reported to bad
-// and skipped. fn runs on WatchIndex's goroutine, one at a time.
+// caller has already. An object that fails verification is reported to
+// bad and skipped; one that cannot be read for now (a timeout on a loaded
+// cluster) is tried again, with a growing pause, until it is read or a
+// newer one replaces it. fn runs on WatchIndex's goroutine, one at a time.
 func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn func(IndexUpdate), bad func(IndexMeta, error)) error {
 	obs, err := b.IndexStore(ctx)
 	if err != nil {
@@ -137,6 +139,13 @@ func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn
 		return fmt.Errorf("signal: watch %s: %w", BucketIndex, err)
 	}
 	defer func() { _ = w.Stop() }()
+	var (
+		pending *IndexMeta // the newest index not yet read
+		retry   = time.NewTimer(time.Hour)
+		pause   time.Duration
+	)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -150,22 +159,54 @@ func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn
 			}
 			meta := indexMeta(info)
 			if skip != nil && skip(meta.Version) {
+				pending = nil
 				continue
 			}
-			data, err := obs.GetBytes(ctx, IndexObject)
-			if err == nil {
-				err = verifyIndex(meta, data)
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				bad(meta, err)
-				continue
-			}
+			pending, pause = &meta, 0
+		case <-retry.C:
+		}
+		if pending == nil {
+			continue
+		}
+		meta, data, err := readIndex(ctx, obs)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil && skip != nil && skip(meta.Version):
+			pending = nil
+		case err == nil:
 			fn(IndexUpdate{Meta: meta, Data: data})
+			pending = nil
+		case errors.Is(err, ErrIndexChecksum) || errors.Is(err, jetstream.ErrDigestMismatch):
+			bad(*pending, err)
+			pending = nil
+		default:
+			pause = min(max(2*pause, time.Second), 30*time.Second)
+			b.log.Warn("fleet index not read; trying again", "version", pending.Version, "err", err, "in", pause)
+			retry.Reset(pause)
 		}
 	}
+}
+
+// readIndex reads the current index object and its metadata together (a
+// newer one may have replaced the one announced) and verifies it: the
+// client checks the SHA-256 digest as it reads, this the CRC-32C.
+func readIndex(ctx context.Context, obs jetstream.ObjectStore) (IndexMeta, []byte, error) {
+	r, err := obs.Get(ctx, IndexObject)
+	if err != nil {
+		return IndexMeta{}, nil, err
+	}
+	defer r.Close()
+	info, err := r.Info()
+	if err != nil {
+		return IndexMeta{}, nil, err
+	}
+	meta := indexMeta(info)
+	data, err := io.ReadAll(r)
+	if err == nil {
+		err = verifyIndex(meta, data)
+	}
+	return meta, data, err
 }
 
 func verifyIndex(meta IndexMeta, data []byte) error {
