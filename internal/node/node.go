@@ -54,13 +54,14 @@ type Node struct {
 // binds its listeners, so that an error surfaces before Run and the bound
 // addresses are known. Close releases what New acquired when Run is not
 // called.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, log: log}
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err error) {
+	// n is not the named result: `return nil, err` would nil it before
+	// the cleanup below runs.
+	n := &Node{cfg: cfg, log: log}
 	n.runCtx, n.runCancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
-			n = nil
 		}
 	}()
 

@@ -341,3 +341,22 @@ func TestOutboxOutlivesTheNode(t *testing.T) {
 		t.Errorf("replayed = %v, want 1", got)
 	}
 }
+
+// A node that cannot reach its NATS server at start says so and releases
+// what it had acquired.
+func TestNewFailsCleanly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "nats://" + ln.Addr().String()
+	ln.Close()
+	cfg, err := config.Load("test", []string{"--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--nats-url", dead}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || n != nil {
+		t.Fatalf("New with NATS unreachable: %v, %v", n, err)
+	}
+}
