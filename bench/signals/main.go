@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -537,6 +538,11 @@ func takeover(runs int, vigil, dir string) error {
 		}
 		nodes[id] = p
 	}
+	ops, err := signal.Connect(context.Background(), signal.BusConfig{URLs: all, Name: "bench", NoSetup: true}, quiet)
+	if err != nil {
+		return err
+	}
+	defer ops.Close()
 	var times []float64
 	for r := range runs {
 		stream := fmt.Sprintf("job%d", r)
@@ -562,8 +568,10 @@ func takeover(runs int, vigil, dir string) error {
 				other = p
 			}
 		}
-		// Let the holder report progress at least once.
-		time.Sleep(3 * time.Second)
+		// Let the holder report progress at least once, then die at a
+		// random point of its progress interval: the takeover takes the
+		// ack wait less the time since the last report.
+		time.Sleep(3*time.Second + time.Duration(mrand.Int64N(int64(signal.JobsProgressEvery))))
 		died := time.Now()
 		holder.kill()
 		for !other.hosts(stream) {
@@ -575,6 +583,14 @@ func takeover(runs int, vigil, dir string) error {
 		took := time.Since(died).Seconds()
 		times = append(times, took)
 		fmt.Fprintf(os.Stderr, "run %d: %s died, %s took %s over in %.2f s\n", r+1, holder.id, other.id, stream, took)
+		// Block the stream: its job is done and frees its slot.
+		ev := signal.NewBlockEvent("bench://ops", signal.Block{Stream: signal.StreamRef{ID: stream}, Reason: signal.ReasonManual})
+		if err := ops.PublishBlock(context.Background(), ev); err != nil {
+			return err
+		}
+		for other.hosts(stream) {
+			time.Sleep(20 * time.Millisecond)
+		}
 		// The dead node comes back for the next run.
 		p, err := startNode(vigil, holder.id, all, nodeArgs...)
 		if err != nil {

@@ -26,9 +26,11 @@ type queuedEvent struct {
 // the queue is full the event is dropped and counted. The detector calls
 // it for every matching sample.
 func (n *Node) queueEvent(e queuedEvent) {
+	n.sig.eventsPending.Add(1)
 	select {
 	case n.sig.events <- e:
 	default:
+		n.sig.eventsPending.Add(-1)
 		n.metrics.eventsDropped.WithLabelValues(e.kind, "queue_full").Inc()
 	}
 }
@@ -43,22 +45,28 @@ func (n *Node) runEvents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case e := <-n.sig.events:
-			if !n.bus.Connected() {
-				n.metrics.eventsDropped.WithLabelValues(e.kind, "disconnected").Inc()
-				continue
-			}
-			raw, err := json.Marshal(e.event)
-			if err == nil {
-				err = n.bus.Publish(ctx, e.subject, e.id, raw)
-			}
-			if err != nil {
-				n.metrics.eventsDropped.WithLabelValues(e.kind, "nats").Inc()
-				limited.Warn("event not published; dropped", "type", e.kind, "subject", e.subject, "err", err)
-				continue
-			}
-			n.metrics.eventsPublished.WithLabelValues(e.kind).Inc()
+			n.publishEvent(ctx, e, limited)
+			n.sig.eventsPending.Add(-1)
 		}
 	}
+}
+
+// publishEvent publishes one event, or drops and counts it.
+func (n *Node) publishEvent(ctx context.Context, e queuedEvent, limited *limitedLog) {
+	if !n.bus.Connected() {
+		n.metrics.eventsDropped.WithLabelValues(e.kind, "disconnected").Inc()
+		return
+	}
+	raw, err := json.Marshal(e.event)
+	if err == nil {
+		err = n.bus.Publish(ctx, e.subject, e.id, raw)
+	}
+	if err != nil {
+		n.metrics.eventsDropped.WithLabelValues(e.kind, "nats").Inc()
+		limited.Warn("event not published; dropped", "type", e.kind, "subject", e.subject, "err", err)
+		return
+	}
+	n.metrics.eventsPublished.WithLabelValues(e.kind).Inc()
 }
 
 // matchEvent reports a matching sample that did not make the verdict.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,14 +22,16 @@ import (
 // node's tasks, so that signals can still be flushed after the streams
 // and their tasks have stopped.
 type nodeSignals struct {
-	outbox    *signal.Outbox
-	events    chan queuedEvent
-	blocklist blocklist
-	blWatch   jetstream.KeyWatcher
-	blWrites  chan signal.BlocklistEntry
-	nodesKV   jetstream.KeyValue
-	jobs      *jobRunner
-	startedAt time.Time
+	outbox *signal.Outbox
+	events chan queuedEvent
+	// eventsPending counts events queued or being published.
+	eventsPending atomic.Int64
+	blocklist     blocklist
+	blWatch       jetstream.KeyWatcher
+	blWrites      chan signal.BlocklistEntry
+	nodesKV       jetstream.KeyValue
+	jobs          *jobRunner
+	startedAt     time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -191,10 +194,10 @@ func (n *Node) flushSignals(deadline time.Time) {
 		case <-t.C:
 		}
 	}
-	for len(n.sig.events) > 0 && n.bus.Connected() {
+	for n.sig.eventsPending.Load() > 0 && n.bus.Connected() {
 		select {
 		case <-ctx.Done():
-			n.log.Warn("events not published at shutdown", "dropped", len(n.sig.events))
+			n.log.Warn("events not published at shutdown", "dropped", n.sig.eventsPending.Load())
 			return
 		case <-t.C:
 		}
