@@ -40,10 +40,12 @@ type IndexMeta struct {
 	Entries int
 	// PublishedBy names who published it.
 	PublishedBy string
-	// Size, Digest and ModTime come from the object store.
+	// Size, Digest, ModTime and NUID (the upload's unique id) come from
+	// the object store.
 	Size    uint64
 	Digest  string
 	ModTime time.Time
+	NUID    string
 }
 
 // ErrIndexChecksum refuses an index whose bytes do not match the version
@@ -106,7 +108,7 @@ func (b *Bus) PublishIndex(ctx context.Context, path string, entries int, by str
 }
 
 func indexMeta(info *jetstream.ObjectInfo) IndexMeta {
-	m := IndexMeta{Size: info.Size, Digest: info.Digest, ModTime: info.ModTime}
+	m := IndexMeta{Size: info.Size, Digest: info.Digest, ModTime: info.ModTime, NUID: info.NUID}
 	if info.Metadata != nil {
 		m.Version, m.Source, m.PublishedBy = info.Metadata[metaCRC], info.Metadata[metaSource], info.Metadata[metaBy]
 		m.Entries, _ = strconv.Atoi(info.Metadata[metaEntries])
@@ -168,7 +170,7 @@ func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn
 		if pending == nil {
 			continue
 		}
-		meta, data, err := readIndex(ctx, obs)
+		meta, data, err := readIndex(ctx, obs, *pending)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -180,6 +182,10 @@ func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn
 		case errors.Is(err, ErrIndexChecksum) || errors.Is(err, jetstream.ErrDigestMismatch):
 			bad(*pending, err)
 			pending = nil
+		case errors.Is(err, errStaleIndex):
+			// A replica behind the one the watcher heard from: soon
+			// current.
+			retry.Reset(200 * time.Millisecond)
 		default:
 			pause = min(max(2*pause, time.Second), 30*time.Second)
 			b.log.Warn("fleet index not read; trying again", "version", pending.Version, "err", err, "in", pause)
@@ -188,10 +194,18 @@ func (b *Bus) WatchIndex(ctx context.Context, skip func(version string) bool, fn
 	}
 }
 
-// readIndex reads the current index object and its metadata together (a
-// newer one may have replaced the one announced) and verifies it: the
-// client checks the SHA-256 digest as it reads, this the CRC-32C.
-func readIndex(ctx context.Context, obs jetstream.ObjectStore) (IndexMeta, []byte, error) {
+// errStaleIndex is a read that found another upload than the one
+// announced: on a cluster, the object's metadata may be read from a
+// replica that has not caught up, whose chunks are already gone.
+var errStaleIndex = errors.New("signal: index read from a replica behind the announcement")
+
+// readIndex reads the index upload the watcher announced and verifies it:
+// the client checks the SHA-256 digest as it reads, this the CRC-32C.
+func readIndex(ctx context.Context, obs jetstream.ObjectStore, want IndexMeta) (IndexMeta, []byte, error) {
+	// Without a deadline the client gives the whole read its default API
+	// timeout (5 s), too short for a large index on a busy cluster.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute+time.Duration(want.Size>>20)*time.Second)
+	defer cancel()
 	r, err := obs.Get(ctx, IndexObject)
 	if err != nil {
 		return IndexMeta{}, nil, err
@@ -202,6 +216,12 @@ func readIndex(ctx context.Context, obs jetstream.ObjectStore) (IndexMeta, []byt
 		return IndexMeta{}, nil, err
 	}
 	meta := indexMeta(info)
+	if meta.NUID != want.NUID {
+		// Another upload than announced: an older one (its chunks may
+		// be purged, and the read would wait for them to its deadline)
+		// or a newer one (the watcher announces it next).
+		return meta, nil, errStaleIndex
+	}
 	data, err := io.ReadAll(r)
 	if err == nil {
 		err = verifyIndex(meta, data)
