@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -138,7 +139,7 @@ func (n *Node) claimJobs(ctx context.Context) {
 }
 
 // nextJob waits for a job until one comes or ctx ends (nil).
-func (n *Node) nextJob(ctx context.Context, log interface{ Debug(string, ...any) }) jetstream.Msg {
+func (n *Node) nextJob(ctx context.Context, log *slog.Logger) jetstream.Msg {
 	for ctx.Err() == nil {
 		if !n.bus.Connected() {
 			select {
@@ -172,11 +173,7 @@ func (n *Node) nextJob(ctx context.Context, log interface{ Debug(string, ...any)
 // runJob runs one claimed job until its stream is over, then settles it
 // with JetStream: done or blocked (Ack), handed back at shutdown (Nak),
 // failed (Nak with a delay, given up after signal.JobsMaxAttempts).
-func (n *Node) runJob(claiming context.Context, m jetstream.Msg, log interface {
-	Info(string, ...any)
-	Warn(string, ...any)
-	Debug(string, ...any)
-}) {
+func (n *Node) runJob(claiming context.Context, m jetstream.Msg, log *slog.Logger) {
 	meta, _ := m.Metadata()
 	attempt := uint64(1)
 	if meta != nil {
@@ -221,7 +218,7 @@ func (n *Node) runJob(claiming context.Context, m jetstream.Msg, log interface {
 		delete(r.running, id)
 		r.mu.Unlock()
 	}()
-	jlog := n.log.With("component", "jobs", "job", job.ID, "stream", id, "attempt", attempt)
+	jlog := log.With("job", job.ID, "stream", id, "attempt", attempt)
 	if err := n.Join(joinRequest{URL: job.URL, Name: job.Name, Protocol: job.Protocol, Token: job.Token}); err != nil {
 		if errors.Is(err, ingest.ErrStreamExists) {
 			n.metrics.jobs.WithLabelValues("already_live").Inc()
@@ -299,7 +296,7 @@ func (n *Node) runJob(claiming context.Context, m jetstream.Msg, log interface {
 }
 
 // settleJob tells JetStream what became of a job whose stream ended.
-func (n *Node) settleJob(claiming context.Context, m jetstream.Msg, cause error, lost bool, log interface{ Info(string, ...any) }) {
+func (n *Node) settleJob(claiming context.Context, m jetstream.Msg, cause error, lost bool, log *slog.Logger) {
 	result := "done"
 	var err error
 	switch {

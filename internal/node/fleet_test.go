@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigilstream/vigil/internal/signal"
 	"github.com/vigilstream/vigil/internal/testenv"
 )
@@ -188,5 +187,4 @@ func TestFleetOnCluster(t *testing.T) {
 			t.Errorf("work queue holds %d jobs after the block, want 0", info.State.Msgs)
 		}
 	}
-	_ = jetstream.AckExplicitPolicy
 }
