@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 )
 
@@ -51,8 +53,21 @@ func (r *Registry) Admit(ctx context.Context, req Request) error {
 		}
 		req.ID = id
 	}
-	if r.admit == nil {
-		return nil
+	if r.admit != nil {
+		if err := r.admit(ctx, req); err != nil {
+			if r.onRefused != nil {
+				r.onRefused(req, err)
+			}
+			return err
+		}
 	}
-	return r.admit(ctx, req)
+	return nil
+}
+
+// KeyHash is the SHA-256, in hex, of a credential a publisher presented:
+// how streams, events and blocklists name a stream key without holding
+// or spreading the key itself.
+func KeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }

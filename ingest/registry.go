@@ -15,6 +15,8 @@ import (
 type Registry struct {
 	consumer   Consumer
 	onEnded    func(*Stream)
+	onStarted  func(*Stream)
+	onRefused  func(Request, error)
 	admit      Admitter
 	maxBitrate int
 
@@ -30,6 +32,15 @@ func (r *Registry) SetMaxBitrate(bps int) { r.maxBitrate = bps }
 // and its stages have stopped (for totals and events). Set it before the
 // first Open.
 func (r *Registry) OnEnded(fn func(*Stream)) { r.onEnded = fn }
+
+// OnStarted sets a function called once for every stream right after it is
+// registered, before any of its media is read (for events). Set it before
+// the first Open.
+func (r *Registry) OnStarted(fn func(*Stream)) { r.onStarted = fn }
+
+// OnRefused sets a function called for every request the admission step
+// refuses, with the refusal (for events). Set it before the first Admit.
+func (r *Registry) OnRefused(fn func(Request, error)) { r.onRefused = fn }
 
 // NewRegistry returns an empty registry whose streams run consumer.
 func NewRegistry(consumer Consumer) *Registry {
@@ -49,18 +60,24 @@ func (r *Registry) Open(ctx context.Context, req Request) (*Stream, error) {
 		Info: Info{
 			ID: id, Name: req.Name, Session: newSession(),
 			Protocol: req.Protocol, Remote: req.Remote, Started: time.Now(),
-			KeyHash: KeyHash(req.Key),
 		},
 		reg: r, ctx: sctx, cancel: cancel, consumer: r.consumer,
 		done: make(chan struct{}), maxBitrate: r.maxBitrate,
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.streams[id]; ok {
+		r.mu.Unlock()
 		cancel(ErrStreamExists)
 		return nil, fmt.Errorf("%w: %s", ErrStreamExists, id)
 	}
+	if req.Key != "" {
+		s.KeyHash = KeyHash(req.Key)
+	}
 	r.streams[id] = s
+	r.mu.Unlock()
+	if r.onStarted != nil {
+		r.onStarted(s)
+	}
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/vigilstream/vigil/sampler"
@@ -83,5 +84,49 @@ func TestStreamPushNeverBlocks(t *testing.T) {
 	s.End(nil)
 	if len(got) != 2 || !got[0].Key {
 		t.Fatalf("consumer got %d units", len(got))
+	}
+}
+
+// A stream knows the hash of the key it was admitted with, and the hooks
+// see every start and every refusal.
+func TestRegistryAdmissionHooks(t *testing.T) {
+	r := NewRegistry(func(context.Context, *Stream, sampler.Params, <-chan sampler.AccessUnit) {})
+	var started []*Stream
+	var refused []Request
+	r.OnStarted(func(s *Stream) { started = append(started, s) })
+	r.OnRefused(func(req Request, err error) { refused = append(refused, req) })
+	r.SetAdmitter(func(_ context.Context, req Request) error {
+		if req.Key == "bad" {
+			return fmt.Errorf("%w: key revoked", ErrRefused)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if err := r.Admit(ctx, Request{Protocol: "rtmp", Name: "cam", Key: "secret", Remote: "10.0.0.1:5000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Admit(ctx, Request{Protocol: "rtmp", Name: "cam2", Key: "bad", Remote: "10.0.0.2:5000"}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("err = %v, want ErrRefused", err)
+	}
+	s, err := r.Open(ctx, Request{Protocol: "rtmp", Name: "cam", Key: "secret", Remote: "10.0.0.1:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.End(nil)
+	if s.KeyHash != KeyHash("secret") || len(s.KeyHash) != 64 {
+		t.Fatalf("KeyHash = %q", s.KeyHash)
+	}
+	// Another connection of the same name presented no key.
+	s.End(nil)
+	s2, err := r.Open(ctx, Request{Protocol: "rtmp", Name: "cam", Remote: "10.0.0.1:6000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.End(nil)
+	if s2.KeyHash != "" {
+		t.Fatalf("key of another connection carried over: %q", s2.KeyHash)
+	}
+	if len(started) != 2 || started[0] != s || len(refused) != 1 || refused[0].Key != "bad" || refused[0].ID != "cam2" {
+		t.Fatalf("started %d, refused %+v", len(started), refused)
 	}
 }

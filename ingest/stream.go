@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,20 +25,9 @@ type Info struct {
 	Protocol string
 	Remote   string
 	Started  time.Time
-	// KeyHash identifies the credential the publisher presented (a
-	// SHA-256 prefix, never the key itself), for per-key limits and
-	// blocks.
+	// KeyHash is KeyHash of the credential the publisher was admitted
+	// with, or empty when it presented none (joins).
 	KeyHash string
-}
-
-// KeyHash returns the identifier of a stream key used in limits, blocks and
-// events: the first 16 hex digits of its SHA-256, or "" for no key.
-func KeyHash(key string) string {
-	if key == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:8])
 }
 
 // Consumer runs the stages after a stream's network reader (decoder and

@@ -20,7 +20,8 @@ const indexUsage = `usage:
   vigil index build -o OUT [--format auto|hex|vpdq|csv] [--strict] [--allowlist FILE]... SOURCE...
   vigil index stats [--json] INDEX
   vigil index query INDEX HASH [--max-distance N]
-  vigil index query INDEX - [--max-distance N]    (one hash per line on stdin)`
+  vigil index query INDEX - [--max-distance N]    (one hash per line on stdin)
+  vigil index publish [NATS flags] INDEX          make INDEX the fleet's index (vigil index publish --help)`
 
 // runIndex runs `vigil index ...`.
 func runIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -28,8 +28,11 @@ Usage:
   vigil hash image FILE...                    one line per file: hash,quality,path
   vigil hash video [--every D] FILE           vPDQ lines: frameNumber,quality,pdq_hex,timestampSeconds
   vigil index build -o OUT SOURCE...          compile hash lists into an index file
+  vigil index publish INDEX                   make INDEX the fleet's index (JetStream object store)
   vigil scan --index INDEX FILE|URL...        offline: sample, hash, match; JSON lines of matches
-  vigil signals tail [--nats-url URL]         print block signals as they arrive
+  vigil signals tail [--nats-url URL]         print block, match and stream events as they arrive
+  vigil jobs submit --url URL --name NAME     have one node of the fleet join a stream
+  vigil jobs ls                               nodes, their capacity and jobs
 
 Example:
   vigil serve --index demo/hashes.txt
@@ -57,11 +60,16 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	case "hash":
 		return runHash(ctx, args[1:], io)
 	case "index":
+		if len(args) > 1 && args[1] == "publish" {
+			return runIndexPublish(ctx, args[2:], env, io)
+		}
 		return runIndex(ctx, args[1:], stdin, stdout, stderr)
 	case "scan":
 		return runScan(ctx, args[1:], io)
 	case "signals":
 		return runSignals(ctx, args[1:], env, io)
+	case "jobs":
+		return runJobs(ctx, args[1:], env, io)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

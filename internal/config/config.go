@@ -74,6 +74,26 @@ type Config struct {
 	WebRTCIPs          string        `flag:"webrtc-ips" help:"gather ICE candidates only on these local IPs, comma-separated; a loopback IP is gathered too (empty: every interface except loopback)"`
 	WHEPJoin           string        `flag:"whep-join" help:"WHEP streams to join at start, comma-separated: URL or NAME=URL (the name defaults to the URL's last path element)"`
 	WHEPToken          string        `flag:"whep-token" help:"bearer token sent with the --whep-join requests"`
+
+	// NATS and fleet
+	NATSCreds         string        `flag:"nats-creds" help:"external NATS: credentials file (user JWT and NKey seed)"`
+	NATSNKey          string        `flag:"nats-nkey" help:"external NATS: file holding an NKey seed"`
+	NATSUser          string        `flag:"nats-user" help:"external NATS: user name"`
+	NATSPassword      string        `flag:"nats-password" help:"external NATS: password (prefer the environment variable to the flag)"`
+	NATSToken         string        `flag:"nats-token" help:"external NATS: token (prefer the environment variable to the flag)"`
+	NATSCA            string        `flag:"nats-ca" help:"external NATS: PEM file of CAs to verify the server with (TLS)"`
+	NATSCert          string        `flag:"nats-cert" help:"external NATS: client certificate (PEM), for servers that verify clients"`
+	NATSKey           string        `flag:"nats-key" help:"external NATS: the client certificate's key (PEM)"`
+	NATSReplicas      int           `flag:"nats-replicas" help:"replicas of the JetStream streams and buckets the node creates (3 on a 3-server cluster)"`
+	Outbox            string        `flag:"outbox" help:"signal outbox file (empty: DATA-DIR/outbox.db); signals wait there, fsync'd, until JetStream acknowledges them"`
+	OutboxMaxSignals  int           `flag:"outbox-max-signals" help:"signals the outbox keeps at most; beyond, a signal is still enforced locally but not kept (logged in full, counted)"`
+	OutboxMaxAge      time.Duration `flag:"outbox-max-age" help:"a signal still unpublished after this long is dropped (logged in full, counted)"`
+	EventsQueue       int           `flag:"events-queue" help:"match and stream events waiting to be published; beyond, they are dropped and counted, never waited for"`
+	BlocklistTTL      time.Duration `flag:"blocklist-ttl" help:"how long a blocked stream key or address is refused, when the block does not say"`
+	BlocklistOnMatch  string        `flag:"blocklist-on-match" help:"what the node's own match verdicts add to the blocklist: key, addr, key+addr or none"`
+	FleetIndex        bool          `flag:"fleet-index" help:"watch the fleet's index (vigil index publish) and hot-swap to each new one"`
+	JobsCapacity      int           `flag:"jobs-capacity" help:"fleet join jobs (vigil jobs submit) this node runs at once (0: takes none)"`
+	HeartbeatInterval time.Duration `flag:"heartbeat-interval" help:"how often the node publishes its heartbeat and capacity to the VIGIL_NODES bucket"`
 }
 
 // Default returns the built-in configuration.
@@ -109,8 +129,21 @@ func Default() Config {
 		WHIPMaxBody:        64 << 10,
 		WHIPMaxPending:     256,
 		WebRTCSetupTimeout: 10 * time.Second,
+
+		NATSReplicas:      1,
+		OutboxMaxSignals:  100_000,
+		OutboxMaxAge:      7 * 24 * time.Hour,
+		EventsQueue:       1024,
+		BlocklistTTL:      24 * time.Hour,
+		BlocklistOnMatch:  "key",
+		FleetIndex:        true,
+		JobsCapacity:      8,
+		HeartbeatInterval: 5 * time.Second,
 	}
 }
+
+// BlocklistOnMatchValues are the accepted values of --blocklist-on-match.
+var BlocklistOnMatchValues = []string{"key", "addr", "key+addr", "none"}
 
 // EnvName is the environment variable of a flag.
 func EnvName(flagName string) string {
@@ -393,5 +426,31 @@ func (c Config) Validate() error {
 	check(c.LogFormat == "text" || c.LogFormat == "json", "log-format %q: want text or json", c.LogFormat)
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "log-level %q: want debug, info, warn or error", c.LogLevel)
 	errs = append(errs, c.validateWebRTC()...)
+
+	methods := 0
+	for _, v := range []string{c.NATSCreds, c.NATSNKey, c.NATSUser, c.NATSToken} {
+		if v != "" {
+			methods++
+		}
+	}
+	check(methods <= 1, "nats-creds, nats-nkey, nats-user and nats-token: give one way to authenticate")
+	check(c.NATSPassword == "" || c.NATSUser != "", "nats-password without nats-user")
+	check((c.NATSCert == "") == (c.NATSKey == ""), "nats-cert and nats-key go together")
+	for _, f := range []struct{ name, path string }{{"nats-creds", c.NATSCreds}, {"nats-nkey", c.NATSNKey}, {"nats-ca", c.NATSCA}, {"nats-cert", c.NATSCert}, {"nats-key", c.NATSKey}} {
+		if f.path != "" {
+			_, err := os.Stat(f.path)
+			check(err == nil, "%s: %v", f.name, err)
+		}
+	}
+	check(c.NATSURL != "" || (c.NATSCreds == "" && c.NATSNKey == "" && c.NATSUser == "" && c.NATSToken == "" && c.NATSCA == "" && c.NATSCert == ""),
+		"NATS credentials and TLS are for an external server: give --nats-url")
+	check(c.NATSReplicas >= 1 && c.NATSReplicas <= 5, "nats-replicas %d: want 1 to 5", c.NATSReplicas)
+	check(c.OutboxMaxSignals >= 1, "outbox-max-signals %d: want at least 1", c.OutboxMaxSignals)
+	check(c.OutboxMaxAge > 0, "outbox-max-age %s must be positive", c.OutboxMaxAge)
+	check(c.EventsQueue >= 1, "events-queue %d: want at least 1", c.EventsQueue)
+	check(c.BlocklistTTL >= time.Second, "blocklist-ttl %s: want at least 1s", c.BlocklistTTL)
+	check(slices.Contains(BlocklistOnMatchValues, c.BlocklistOnMatch), "blocklist-on-match %q: want key, addr, key+addr or none", c.BlocklistOnMatch)
+	check(c.JobsCapacity >= 0, "jobs-capacity %d is negative", c.JobsCapacity)
+	check(c.HeartbeatInterval >= time.Second, "heartbeat-interval %s: want at least 1s", c.HeartbeatInterval)
 	return errors.Join(errs...)
 }

@@ -105,3 +105,25 @@ func TestLoadYAMLPrecedenceAndProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestNATSAndFleetChecks(t *testing.T) {
+	c, err := Load("serve", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JobsCapacity != 8 || !c.FleetIndex || c.BlocklistOnMatch != "key" || c.NATSReplicas != 1 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	_, err = Load("serve", []string{"--nats-user", "u", "--nats-token", "t", "--nats-cert", "c.pem", "--nats-replicas", "7",
+		"--blocklist-on-match", "everything", "--heartbeat-interval", "10ms"}, nil)
+	for _, want := range []string{"one way to authenticate", "nats-cert and nats-key", "nats-replicas", "blocklist-on-match", "heartbeat-interval", "give --nats-url"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	env := []string{"VIGIL_NATS_URL=nats://a:4222,nats://b:4222", "VIGIL_NATS_USER=node", "VIGIL_NATS_PASSWORD=pw"}
+	c, err = Load("serve", nil, env)
+	if err != nil || c.NATSUser != "node" || c.NATSPassword != "pw" {
+		t.Fatalf("external NATS from the environment: %+v, %v", c, err)
+	}
+}

@@ -176,14 +176,12 @@ func (n *Node) apiBlock(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.PublishTimeout)
 	defer cancel()
 	enforced := "signal"
-	if err := n.bus.PublishBlock(ctx, ev); err != nil {
+	if err := n.sendBlock(ctx, ev); err != nil {
 		n.metrics.signalsFailed.Inc()
 		n.metrics.localEnforce.Inc()
-		n.log.Error("manual block not published; enforcing locally", "stream", st.ID, "event", ev.ID, "err", err)
+		n.log.Error("manual block not acknowledged; enforcing locally, the outbox keeps it", "stream", st.ID, "event", ev.ID, "err", err)
 		n.enforce(ev)
 		enforced = "local"
-	} else {
-		n.metrics.signalsPublished.Inc()
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"event": ev.ID, "stream": st.ID, "enforced": enforced})
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
 	"image"
 	"image/png"
 	"io"
@@ -21,3 +22,5 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -19,6 +20,9 @@ type loadedIndex struct {
 	LoadedAt time.Time
 	modTime  time.Time
 	size     int64
+	// fleet is set for an index from the fleet's object store rather
+	// than the file: the file's changes do not replace it.
+	fleet bool
 }
 
 // indexInfo describes the index in use.
@@ -65,6 +69,29 @@ func (n *Node) readIndex(path string) (*loadedIndex, error) {
 	return &loadedIndex{Index: idx, Source: path, Version: version, LoadedAt: time.Now(), modTime: st.ModTime(), size: st.Size()}, nil
 }
 
+// indexFromBytes loads an index held in data: a compiled index or a hash
+// list read strictly, as readIndex does for a file. source names it, and
+// a list's entries are named after source's base name, as they would be
+// had the file been loaded.
+func indexFromBytes(data []byte, source string) (*detector.Index, error) {
+	if detector.IsCompiledIndex(data) {
+		idx, err := detector.ParseIndex(data)
+		if err != nil {
+			return nil, fmt.Errorf("node: index %s: %w", source, err)
+		}
+		return idx, nil
+	}
+	var b detector.Builder
+	if _, err := b.AddList(bytes.NewReader(data), detector.ListOptions{Strict: true, Source: source}); err != nil {
+		return nil, fmt.Errorf("node: index %s: %w", source, err)
+	}
+	idx, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("node: index %s: %w", source, err)
+	}
+	return idx, nil
+}
+
 func fileCRC(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -85,15 +112,22 @@ var errNoIndexFile = errors.New("node: no index file configured (--index)")
 // file that does not load (corrupt, truncated, missing) is refused with the
 // reason and the node keeps the index it has.
 func (n *Node) ReloadIndex() (indexInfo, error) {
-	n.reloadMu.Lock()
-	defer n.reloadMu.Unlock()
 	if n.cfg.Index == "" {
 		return n.indexInfo(), errNoIndexFile
 	}
-	li, err := n.readIndex(n.cfg.Index)
+	return n.swapIndex(n.cfg.Index, func() (*loadedIndex, error) { return n.readIndex(n.cfg.Index) })
+}
+
+// swapIndex loads an index with load and swaps it in atomically, one swap
+// at a time; an index that does not load is refused with the reason and
+// the node keeps the one it has. what names the index in the log.
+func (n *Node) swapIndex(what string, load func() (*loadedIndex, error)) (indexInfo, error) {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	li, err := load()
 	if err != nil {
 		n.metrics.indexReloads.WithLabelValues("refused").Inc()
-		n.log.Error("index reload refused; keeping the index in use", "index", n.cfg.Index, "err", err,
+		n.log.Error("index reload refused; keeping the index in use", "index", what, "err", err,
 			"version", n.index.Load().Version)
 		return n.indexInfo(), err
 	}
@@ -106,7 +140,7 @@ func (n *Node) ReloadIndex() (indexInfo, error) {
 // the one loaded.
 func (n *Node) indexChanged() bool {
 	li := n.index.Load()
-	if li.Source == "" {
+	if li.Source == "" || li.fleet {
 		return false
 	}
 	st, err := os.Stat(li.Source)

@@ -3,10 +3,12 @@ package node
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/vigilstream/vigil/ingest"
+	"github.com/vigilstream/vigil/internal/signal"
 )
 
 // metrics are the node's Prometheus metrics. Per-frame counts live in each
@@ -26,6 +28,13 @@ type metrics struct {
 	enforceSeconds   prometheus.Histogram
 	indexReloads     *prometheus.CounterVec
 	admissions       *prometheus.CounterVec
+
+	// NATS and fleet (signals.go, events.go, blocklist.go, fleet.go).
+	eventsPublished *prometheus.CounterVec
+	eventsDropped   *prometheus.CounterVec
+	blocklistWrites *prometheus.CounterVec
+	jobs            *prometheus.CounterVec
+	fleetIndex      *prometheus.CounterVec
 
 	// totals of streams that have ended, so counters never go back.
 	ended streamTotals
@@ -59,8 +68,8 @@ func newMetrics(n *Node) *metrics {
 	}
 	m.matches = f("matches_total", "Samples that matched the index within the max distance.")
 	m.verdicts = f("verdicts_total", "Decisions to block a stream taken by this node.")
-	m.signalsPublished = f("signals_published_total", "Block signals acknowledged by JetStream.")
-	m.signalsFailed = f("signals_failed_total", "Block signals JetStream did not acknowledge in time.")
+	m.signalsPublished = f("signals_published_total", "Block signals acknowledged by JetStream (replays from the outbox included).")
+	m.signalsFailed = f("signals_failed_total", "Block signals JetStream did not acknowledge in time; the outbox keeps them until it does.")
 	m.localEnforce = f("local_enforcements_total", "Blocks enforced locally because the signal did not make the round trip.")
 	m.signalsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vigil", Name: "signals_received_total",
 		Help: "Block signals received on the subscription, by result: applied (ended a hosted stream), ignored (not hosted here), invalid."}, []string{"result"})
@@ -72,6 +81,46 @@ func newMetrics(n *Node) *metrics {
 	m.indexReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vigil", Name: "index_reloads_total", Help: "Index reloads by result."}, []string{"result"})
 	m.admissions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vigil", Name: "admissions_total",
 		Help: "Admission decisions by protocol, result (admitted, refused) and reason."}, []string{"protocol", "result", "reason"})
+	vec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vigil", Name: name, Help: help}, labels)
+	}
+	m.eventsPublished = vec("events_published_total", "Match and stream events JetStream acknowledged, by type: match, started, ended, refused.", "type")
+	m.eventsDropped = vec("events_dropped_total", "Match and stream events dropped rather than waited for, by type and reason: queue_full, disconnected, nats.", "type", "reason")
+	m.blocklistWrites = vec("blocklist_writes_total", "Blocklist entries written to the VIGIL_BLOCKLIST bucket, by result: ok, failed, dropped.", "result")
+	m.jobs = vec("jobs_total", "Fleet join jobs by what became of them on this node: claimed, done, blocked, handed_back, retry, given_up, lost, invalid, already_live.", "result")
+	m.fleetIndex = vec("fleet_index_updates_total", "Indexes from the fleet's object store, by result: ok, refused (failed verification or did not load).", "result")
+	gauge := func(name, help string, fn func() float64) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "vigil", Name: name, Help: help}, fn)
+	}
+	counter := func(name, help string, labels prometheus.Labels, fn func() float64) prometheus.CounterFunc {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "vigil", Name: name, Help: help, ConstLabels: labels}, fn)
+	}
+	ob := func(fn func(*signal.Outbox) float64) func() float64 {
+		return func() float64 {
+			if n.sig.outbox == nil {
+				return 0
+			}
+			return fn(n.sig.outbox)
+		}
+	}
+	const droppedHelp = "Block signals the outbox did not keep (full: over --outbox-max-signals, enforced locally and logged in full) or dropped unpublished (expired: over --outbox-max-age, logged in full)."
+	m.reg.MustRegister(m.eventsPublished, m.eventsDropped, m.blocklistWrites, m.jobs, m.fleetIndex,
+		gauge("outbox_pending", "Block signals in the outbox waiting for a JetStream acknowledgement.", ob(func(o *signal.Outbox) float64 { return float64(o.Len()) })),
+		gauge("outbox_oldest_age_seconds", "Age of the oldest signal waiting in the outbox (0 when empty).", ob(func(o *signal.Outbox) float64 {
+			if t := o.Oldest(); !t.IsZero() {
+				return time.Since(t).Seconds()
+			}
+			return 0
+		})),
+		counter("outbox_dropped_total", droppedHelp, prometheus.Labels{"reason": "full"}, ob(func(o *signal.Outbox) float64 { return float64(o.DroppedFull.Load()) })),
+		counter("outbox_dropped_total", droppedHelp, prometheus.Labels{"reason": "expired"}, ob(func(o *signal.Outbox) float64 { return float64(o.DroppedExpired.Load()) })),
+		counter("outbox_replayed_total", "Block signals published after NATS had not taken them at first (outage, timeout, or left from an earlier run).",
+			nil, ob(func(o *signal.Outbox) float64 { return float64(o.Replayed.Load()) })),
+		gauge("events_queued", "Match and stream events waiting to be published.", func() float64 { return float64(len(n.sig.events)) }),
+		gauge("blocklist_entries", "Blocked stream keys and addresses this node refuses now.", func() float64 { return float64(n.sig.blocklist.len(time.Now())) }),
+		gauge("jobs_running", "Fleet join jobs this node runs now.", func() float64 { return float64(n.sig.jobs.count()) }),
+		gauge("jobs_capacity", "Fleet join jobs this node runs at most (--jobs-capacity).", func() float64 { return float64(n.cfg.JobsCapacity) }),
+	)
 	m.reg.MustRegister(m.admissions, m.matches, m.verdicts, m.signalsPublished, m.signalsFailed, m.localEnforce, m.signalsReceived,
 		m.hashSeconds, m.matchSeconds, m.enforceSeconds, m.indexReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -32,7 +32,8 @@ type Node struct {
 	matchCfg detector.MatcherConfig
 	sampling sampler.Config
 	metrics  *metrics
-	views    sync.Map // *ingest.Stream -> *streamView
+	views    sync.Map    // *ingest.Stream -> *streamView
+	sig      nodeSignals // outbox, events, blocklist, fleet (signals.go)
 
 	reg      *ingest.Registry
 	embedded *signal.Embedded
@@ -54,13 +55,14 @@ type Node struct {
 // binds its listeners, so that an error surfaces before Run and the bound
 // addresses are known. Close releases what New acquired when Run is not
 // called.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, log: log}
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err error) {
+	// n is not the named result: `return nil, err` would nil it before
+	// the cleanup below runs.
+	n := &Node{cfg: cfg, log: log}
 	n.runCtx, n.runCancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
-			n = nil
 		}
 	}()
 
@@ -100,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 		urls = n.embedded.ClientURL()
 		log.Info("embedded NATS started", "url", urls, "store", store)
 	}
-	n.bus, err = signal.Connect(ctx, signal.BusConfig{URLs: urls, Name: "vigil " + cfg.NodeID, PublishTimeout: cfg.PublishTimeout}, log)
+	n.bus, err = signal.Connect(ctx, n.busConfig(urls), log)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +111,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (n *Node, err
 	n.reg = ingest.NewRegistry(n.consume)
 	n.reg.OnEnded(n.streamEnded)
 	n.reg.SetMaxBitrate(cfg.MaxBitrate)
+	if err := n.initSignals(ctx); err != nil {
+		return nil, err
+	}
+	// The admission chain: blocklist first (from the fleet's bucket), then
+	// rate, credentials and limits.
 	adm, err := newAdmission(n)
 	if err != nil {
 		return nil, err
@@ -192,6 +199,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.bus.SubscribeBlocks(n.runCtx, false, n.enforce); err != nil {
 		return err
 	}
+	n.startSignals()
 	errc := make(chan error, 2)
 	go func() { errc <- n.rtmp.Serve(serveCtx) }()
 	go func() {
@@ -219,9 +227,11 @@ func (n *Node) Run(ctx context.Context) error {
 		pending--
 	}
 	n.log.Info("shutting down", "deadline", n.cfg.ShutdownWait)
+	stopBy := time.Now().Add(n.cfg.ShutdownWait * 9 / 10)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		n.stopSignalIntake()
 		// Streams end first, with a reason their logs and events carry;
 		// their stages finish the samples already decoded.
 		n.reg.CloseAll(ingest.ErrShutdown)
@@ -237,6 +247,7 @@ func (n *Node) Run(ctx context.Context) error {
 		// Pulls and signals in flight.
 		n.runCancel()
 		n.tasks.Wait()
+		n.flushSignals(stopBy)
 	}()
 	select {
 	case <-done:
@@ -296,6 +307,7 @@ func (n *Node) Close() {
 	if n.rtmp != nil {
 		_ = n.rtmp.Close()
 	}
+	n.closeSignals()
 	if n.bus != nil {
 		n.bus.Close()
 	}

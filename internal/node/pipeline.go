@@ -69,6 +69,7 @@ func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, smp *sampl
 				// One match is not yet a verdict: look again soon rather
 				// than at the next keyframe.
 				smp.Confirm()
+				n.matchEvent(st, obs.Match) // never waits: queued or dropped
 			}
 		}
 		if v != nil {
@@ -98,27 +99,27 @@ func (n *Node) streamEnded(st *ingest.Stream) {
 }
 
 // verdict turns a detector verdict into a block signal. The stream ends when
-// the signal comes back through the node's subscription; if NATS does not
-// acknowledge it, or the subscription does not deliver it in time, the node
-// enforces the same signal locally.
+// the signal comes back through the node's subscription; if NATS is down or
+// does not acknowledge it, or the subscription does not deliver it in time,
+// the node enforces the same signal locally. The signal waits in the outbox
+// until NATS takes it.
 func (n *Node) verdict(st *ingest.Stream, v detector.Verdict, log *slog.Logger) {
-	ev := signal.NewBlockEvent("vigil://node/"+n.cfg.NodeID, n.blockFor(st, v))
+	ev := signal.NewBlockEvent(n.source(), n.blockFor(st, v))
 	log.Warn("verdict: blocking stream", "event", ev.ID, "matches", len(ev.Data.Matches),
 		"list", ev.Data.Matches[0].List, "entry", ev.Data.Matches[0].ID, "distance", ev.Data.Matches[0].Distance)
 	n.tasks.Add(1)
 	go func() {
 		defer n.tasks.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.PublishTimeout)
-		err := n.bus.PublishBlock(ctx, ev)
+		err := n.sendBlock(ctx, ev)
 		cancel()
 		if err != nil {
 			n.metrics.signalsFailed.Inc()
 			n.metrics.localEnforce.Inc()
-			log.Error("block signal not published; enforcing locally", "event", ev.ID, "err", err)
+			log.Error("block signal not acknowledged; enforcing locally, the outbox keeps it", "event", ev.ID, "err", err)
 			n.enforce(ev)
 			return
 		}
-		n.metrics.signalsPublished.Inc()
 		// The subscription normally ends the stream within milliseconds;
 		// a stuck subscription must not leave it running.
 		select {
@@ -133,53 +134,36 @@ func (n *Node) verdict(st *ingest.Stream, v detector.Verdict, log *slog.Logger) 
 }
 
 func (n *Node) blockFor(st *ingest.Stream, v detector.Verdict) signal.Block {
-	started := st.Started.UTC()
 	now := time.Now().UTC()
 	b := signal.Block{
-		Stream: signal.StreamRef{
-			ID: st.ID, Name: st.Name, Session: st.Session, Protocol: st.Protocol,
-			RemoteAddr: st.Remote, Node: n.cfg.NodeID, StartedAt: &started,
-		},
+		Stream:    n.streamRef(st),
+		Target:    n.matchTarget(st),
 		Reason:    signal.ReasonMatch,
 		DecidedAt: &now,
-		Policy: &signal.Policy{
-			Name: v.Policy.Name(), MinMatches: v.Policy.MinMatches,
-			WindowSeconds: v.Policy.Window.Seconds(), MinQuality: n.matchCfg.MinQuality,
-			MaxDistance: map[string]int{},
-		},
+		Policy:    n.signalPolicy(v.Policy),
 	}
-	for _, a := range []detector.Algorithm{detector.PDQ, detector.PHash} {
-		if d, ok := n.matchCfg.MaxDistance[a]; ok {
-			b.Policy.MaxDistance[a.String()] = d
-		} else {
-			b.Policy.MaxDistance[a.String()] = a.DefaultMaxDistance()
-		}
-	}
-	for _, sm := range v.Matches {
-		for _, me := range sm.Matches {
-			m := signal.Match{
-				List: me.Entry.List, ID: me.Entry.ID, Label: me.Entry.Label,
-				Algorithm: sm.Hash.Algorithm.String(), Distance: me.Distance,
-				StreamTime: sm.PTS.Seconds(), Hash: sm.Hash.String(), Quality: sm.Quality,
-			}
-			if me.Entry.Time != 0 {
-				t := me.Entry.Time
-				m.EntryTime = &t
-			}
-			b.Matches = append(b.Matches, m)
+	for i := range v.Matches {
+		for _, me := range v.Matches[i].Matches {
+			b.Matches = append(b.Matches, signalMatch(&v.Matches[i], me))
 		}
 	}
 	return b
 }
 
-// enforce ends the hosted stream a block signal names. Signals for streams
-// this node does not host, or for another session of the name, are no-ops.
+// enforce ends the hosted stream a block signal names, and with a target,
+// blocklists its key or address and ends the hosted streams that present
+// them. Signals for streams this node does not host, or for another session
+// of the name, are no-ops.
 func (n *Node) enforce(ev signal.Event) {
 	ref := ev.Data.Stream
 	reason := fmt.Errorf("%w by %s signal %s from %s", ingest.ErrBlocked, ev.Data.Reason, ev.ID, ev.Source)
-	if n.reg.Close(ref.ID, ref.Session, reason) {
-		n.metrics.signalsReceived.WithLabelValues("applied").Inc()
+	applied := n.applyTarget(ev, reason)
+	if ref.ID != "" && n.reg.Close(ref.ID, ref.Session, reason) {
+		applied = true
 		n.log.Info("stream blocked", "stream", ref.ID, "event", ev.ID, "reason", ev.Data.Reason, "source", ev.Source)
+	}
+	if applied {
+		n.metrics.signalsReceived.WithLabelValues("applied").Inc()
 		return
 	}
 	n.metrics.signalsReceived.WithLabelValues("ignored").Inc()
