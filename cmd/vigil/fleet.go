@@ -95,10 +95,19 @@ it is sent to; this command joins on whichever node has room.
 ls lists the nodes with their heartbeat, capacity and the jobs they run,
 and the jobs still waiting for a node.
 
+Examples:
+  vigil jobs submit --nats-url nats://nats-1:4222 --url rtmp://origin/live/cam7 --name cam7
+  vigil jobs submit --protocol whep --url https://sfu.example/whep/room1 --name room1 --token T
+  vigil jobs ls --nats-url nats://nats-1:4222
+
 Flags:
 `
 
 func runJobs(ctx context.Context, args, env []string, io stdio) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprint(io.out, jobsUsage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "submit" && args[0] != "ls") {
 		fmt.Fprint(io.err, jobsUsage)
 		return fmt.Errorf("%w: vigil jobs submit|ls", errUsage)

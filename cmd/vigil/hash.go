@@ -31,6 +31,10 @@ Examples:
 `
 
 func runHash(ctx context.Context, args []string, io stdio) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprint(io.out, hashUsage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "image" && args[0] != "video") {
 		fmt.Fprint(io.err, hashUsage)
 		return fmt.Errorf("%w: vigil hash image|video", errUsage)

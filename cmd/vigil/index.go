@@ -21,12 +21,24 @@ const indexUsage = `usage:
   vigil index stats [--json] INDEX
   vigil index query INDEX HASH [--max-distance N]
   vigil index query INDEX - [--max-distance N]    (one hash per line on stdin)
-  vigil index publish [NATS flags] INDEX          make INDEX the fleet's index (vigil index publish --help)`
+  vigil index publish [NATS flags] INDEX          make INDEX the fleet's index (vigil index publish --help)
+
+Examples:
+  vigil index build -o known.vidx programme-a.csv programme-b.txt clips/*.vpdq.txt --allowlist benign.txt
+  vigil index stats known.vidx
+  vigil index query known.vidx f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22 --max-distance 31
+  vigil hash image *.jpg | cut -d, -f1 | vigil index query known.vidx -`
 
 // runIndex runs `vigil index ...`.
 func runIndex(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, indexUsage)
+	}
+	for _, a := range args[1:] {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fmt.Fprintln(stdout, indexUsage)
+			return nil
+		}
 	}
 	switch args[0] {
 	case "build":

@@ -63,3 +63,21 @@ func TestServeCheckConfig(t *testing.T) {
 		t.Fatalf("good configuration: %v\n%s", err, out)
 	}
 }
+
+// Every subcommand answers --help with its usage and an example.
+func TestEverySubcommandHasHelpWithExample(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--help"}, {"hash", "--help"}, {"hash", "image", "--help"}, {"index", "--help"},
+		{"index", "build", "--help"}, {"index", "publish", "--help"}, {"scan", "--help"},
+		{"signals", "tail", "--help"}, {"jobs", "--help"},
+	} {
+		out, errOut, err := vigil(t, context.Background(), nil, args...)
+		if err != nil {
+			t.Errorf("vigil %v: %v", args, err)
+			continue
+		}
+		if !strings.Contains(out+errOut, "Example") {
+			t.Errorf("vigil %v: no example in\n%s%s", args, out, errOut)
+		}
+	}
+}
