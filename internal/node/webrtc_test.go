@@ -229,3 +229,29 @@ func TestWHIPTokens(t *testing.T) {
 		t.Errorf("Location %q", p.Location)
 	}
 }
+
+// WHIP goes through the same admission step as RTMP: under --auth static
+// the bearer token is the stream key, and the limits answer in HTTP terms.
+func TestWHIPAdmission(t *testing.T) {
+	img := testenv.WritePNG(t, "benign.png", testenv.KnownImage(19, 640, 360))
+	frames := knownClip(t, img, pion.MimeTypeVP8, testenv.EncodeOptions{Duration: 2 * time.Second})
+	h := startNode(t, "", append(loopbackICE, "--auth", "static", "--stream-keys", "cam=cam-key-1234,*=any-key-5678", "--max-streams", "1")...)
+	var se *testenv.StatusError
+	if _, err := testenv.PublishWHIP(t, h.whipURL("cam"), frames, testenv.WHIPOptions{MimeType: pion.MimeTypeVP8, Token: "wrong-key-0000"}); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
+		t.Fatalf("wrong key: %v, want 401", err)
+	}
+	if _, err := testenv.PublishWHIP(t, h.whipURL("cam"), frames, testenv.WHIPOptions{MimeType: pion.MimeTypeVP8, Token: "cam-key-1234"}); err != nil {
+		t.Fatalf("right key: %v", err)
+	}
+	h.waitStream("cam", 10*time.Second)
+	// The node is full: the next publisher, with a valid key, gets 503.
+	if _, err := testenv.PublishWHIP(t, h.whipURL("second"), frames, testenv.WHIPOptions{MimeType: pion.MimeTypeVP8, Token: "any-key-5678"}); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
+		t.Fatalf("full node: %v, want 503", err)
+	}
+	if v := h.metric(`vigil_admissions_total{protocol="whip",reason="credentials",result="refused"}`); v != 1 {
+		t.Errorf("credential refusals counted %v", v)
+	}
+	if v := h.metric(`vigil_admissions_total{protocol="whip",reason="capacity",result="refused"}`); v != 1 {
+		t.Errorf("capacity refusals counted %v", v)
+	}
+}
