@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/vigilstream/vigil/ingest"
+	"github.com/vigilstream/vigil/internal/ratelog"
 	"github.com/vigilstream/vigil/sampler"
 )
 
@@ -54,6 +55,9 @@ type Server struct {
 	cfg Config
 	reg *ingest.Registry
 	log *slog.Logger
+	// refusals logs refused connections at most once a second: a flood of
+	// garbage or bad keys must not flood the log.
+	refusals *ratelog.Logger
 
 	ln     net.Listener
 	ctx    context.Context
@@ -69,7 +73,8 @@ func New(cfg Config, reg *ingest.Registry, log *slog.Logger) *Server {
 	if cfg.Queue <= 0 {
 		cfg.Queue = DefaultConfig.Queue
 	}
-	return &Server{cfg: cfg, reg: reg, log: log.With("proto", "rtmp")}
+	log = log.With("proto", "rtmp")
+	return &Server{cfg: cfg, reg: reg, log: log, refusals: ratelog.New(log, time.Second)}
 }
 
 // Listen binds the listen address; Serve then accepts on it.
@@ -130,7 +135,7 @@ func (s *Server) handle(nc net.Conn) {
 
 	sc, st, err := s.accept(conn)
 	if err != nil {
-		log.Info("connection refused", "reason", err)
+		s.refusals.Info("connection refused", "remote", nc.RemoteAddr().String(), "reason", err)
 		return
 	}
 	log = log.With("stream", st.ID, "session", st.Session)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilstream/vigil/detector"
 	"github.com/vigilstream/vigil/ingest"
+	"github.com/vigilstream/vigil/internal/ratelog"
 	"github.com/vigilstream/vigil/internal/signal"
 )
 
@@ -39,7 +40,7 @@ func (n *Node) queueEvent(e queuedEvent) {
 // ends. Events are best-effort: one that NATS does not take in time is
 // dropped and counted, and while NATS is down they are dropped at once.
 func (n *Node) runEvents(ctx context.Context) {
-	limited := newLimitedLog(n.log.With("component", "events"), 5*time.Second)
+	limited := ratelog.New(n.log.With("component", "events"), 5*time.Second)
 	for {
 		select {
 		case <-ctx.Done():
@@ -52,7 +53,7 @@ func (n *Node) runEvents(ctx context.Context) {
 }
 
 // publishEvent publishes one event, or drops and counts it.
-func (n *Node) publishEvent(ctx context.Context, e queuedEvent, limited *limitedLog) {
+func (n *Node) publishEvent(ctx context.Context, e queuedEvent, limited *ratelog.Logger) {
 	if !n.bus.Connected() {
 		n.metrics.eventsDropped.WithLabelValues(e.kind, "disconnected").Inc()
 		return

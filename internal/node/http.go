@@ -24,7 +24,8 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 		NATS    string `json:"nats"`
 		Streams int    `json:"streams"`
 		Index   int    `json:"index_entries"`
-	}{Status: "ok", NATS: n.bus.Conn().Status().String(), Streams: n.reg.Len(), Index: n.Index().Len()}
+		Outbox  int    `json:"outbox_pending"`
+	}{Status: "ok", NATS: n.bus.Conn().Status().String(), Streams: n.reg.Len(), Index: n.Index().Len(), Outbox: n.outboxPending()}
 	code := http.StatusOK
 	if !n.bus.Conn().IsConnected() {
 		status.Status, code = "degraded", http.StatusServiceUnavailable
@@ -32,4 +33,12 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(status)
+}
+
+// outboxPending is the number of block signals waiting for JetStream.
+func (n *Node) outboxPending() int {
+	if n.sig.outbox == nil {
+		return 0
+	}
+	return n.sig.outbox.Len()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilstream/vigil/detector"
 	"github.com/vigilstream/vigil/ingest"
+	"github.com/vigilstream/vigil/internal/ratelog"
 	"github.com/vigilstream/vigil/internal/signal"
 	"github.com/vigilstream/vigil/sampler"
 )
@@ -31,7 +32,7 @@ func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params,
 	frames := make(chan sampler.Frame, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { n.detect(st, frames, s, log) })
-	limited := newLimitedLog(log, time.Second)
+	limited := ratelog.New(log, time.Second)
 	s.Run(ctx, units, frames, func(err error) {
 		if errors.Is(err, sampler.ErrPictureTooLarge) {
 			st.Close(fmt.Errorf("%w: %v", ingest.ErrUnsupportedMedia, err))
@@ -48,7 +49,7 @@ func (n *Node) consume(ctx context.Context, st *ingest.Stream, p sampler.Params,
 func (n *Node) detect(st *ingest.Stream, frames <-chan sampler.Frame, smp *sampler.Sampler, log *slog.Logger) {
 	m := detector.NewMatcher(n.Index, n.matchCfg)
 	view := n.view(st)
-	limited := newLimitedLog(log, time.Second)
+	limited := ratelog.New(log, time.Second)
 	decided := false
 	for f := range frames {
 		if decided {

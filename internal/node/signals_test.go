@@ -321,6 +321,20 @@ func TestOutboxOutlivesTheNode(t *testing.T) {
 		t.Fatal("stream not cut locally")
 	}
 	event := res["event"].(string)
+	// Health says what an operator needs: degraded, one signal waiting.
+	resp, err := http.Get("http://" + h.node.HTTPAddr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Status string `json:"status"`
+		Outbox int    `json:"outbox_pending"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || health.Status != "degraded" || health.Outbox != 1 {
+		t.Errorf("healthz %d %+v, want 503, degraded, 1 signal waiting", resp.StatusCode, health)
+	}
 	h.stop() // with the signal still in the outbox
 	if !h.log.WaitFor("kept in the outbox for the next start", time.Second) {
 		t.Error("no log line about the signals kept")

@@ -38,7 +38,7 @@ th{background:#2b3a55;color:#fff;font-weight:600} td.num{text-align:right;font-v
 .match{color:#b3261e;font-weight:600} .empty{padding:1em;color:#5b6475}
 </style></head><body>
 <h1>Vigil node {{.Node}}</h1>
-<div class="sub">{{len .Streams}} live stream(s) · index {{.Index.Entries}} entries ({{.Index.Version}}) · policy {{.Policy}} · {{.Now}}</div>
+<div class="sub">{{len .Streams}} live stream(s) · index {{.Index.Entries}} entries ({{.Index.Version}}) · policy {{.Policy}} · signals waiting for NATS: {{.Outbox}} · {{.Now}}</div>
 <table id="streams">
 <tr><th>stream</th><th>protocol</th><th>remote</th><th>codec</th><th>resolution</th><th>fps</th><th>samples</th><th>last sample</th><th>best distance</th><th>distance over time</th></tr>
 {{range .Streams}}<tr class="stream" data-id="{{.ID}}">
@@ -51,6 +51,7 @@ th{background:#2b3a55;color:#fff;font-weight:600} td.num{text-align:right;font-v
 `))
 
 type statusData struct {
+	Outbox  int
 	Node    string
 	Now     string
 	Policy  string
@@ -63,7 +64,7 @@ func (n *Node) statusPage(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	d := statusData{Node: n.cfg.NodeID, Now: time.Now().UTC().Format(time.RFC3339), Policy: n.sampling.Policy.String(), Index: n.indexInfo()}
+	d := statusData{Outbox: n.outboxPending(), Node: n.cfg.NodeID, Now: time.Now().UTC().Format(time.RFC3339), Policy: n.sampling.Policy.String(), Index: n.indexInfo()}
 	for _, st := range n.reg.List() {
 		d.Streams = append(d.Streams, n.describe(st, true))
 	}
