@@ -4,20 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/vigilstream/vigil/detector"
 	"github.com/vigilstream/vigil/ingest"
-	"github.com/vigilstream/vigil/internal/config"
 	"github.com/vigilstream/vigil/internal/signal"
 	"github.com/vigilstream/vigil/internal/testenv"
 	"github.com/vigilstream/vigil/sampler"
@@ -41,45 +38,7 @@ type harness struct {
 // and connects a plain NATS client to it, as an enforcement service would.
 func startNode(t *testing.T, index string, extra ...string) *harness {
 	t.Helper()
-	args := []string{
-		"--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0",
-		"--data-dir", t.TempDir(), "--node-id", "test-node", "--index", index, "--auth", "none",
-	}
-	cfg, err := config.Load("test", append(args, extra...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb := &testenv.LogBuffer{}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(lb, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := New(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	nc, err := nats.Connect(n.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			nc.Close()
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("node: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Error("node did not stop within 15 s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &harness{t: t, node: n, nc: nc, log: lb, stop: stop}
+	return runNode(t, nodeOpts{index: index, args: extra})
 }
 
 func (h *harness) rtmpURL(name string) string {
