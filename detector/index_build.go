@@ -207,6 +207,7 @@ func (tb *idxTableBuilder) finish(cfg idxBuildConfig) *idxTable {
 		for k := 1; k < m; k++ {
 			t.mihPostings(k)
 		}
+		t.mihSlotCodes()
 	}
 	t.mihPrepare(cfg.forceMIH)
 	return t

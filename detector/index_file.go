@@ -562,6 +562,7 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 			}
 		}
 	}
+	t.mihSlotCodes()
 	t.mihPrepare(false)
 	return t, nil
 }

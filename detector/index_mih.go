@@ -24,6 +24,11 @@ import (
 // probe reads one short contiguous run and tests the low bits before
 // touching the code. Entries are stored in the order of their slot-0
 // substring, so slot 0 needs no posting list at all.
+//
+// One-word codes (pHash) go further: each slot keeps a copy of the codes in
+// posting order, so a probe computes full distances over one contiguous run
+// and never fetches a code from elsewhere. The copy costs 8 bytes an entry a
+// slot, derived from the postings on load, so the file does not carry it.
 
 // mihMaxSlots bounds m; with substrings of at most 32 bits, 256-bit codes
 // need at least 8 and no layout here uses more than 16.
@@ -52,11 +57,12 @@ const mihBucketTarget0 = 2
 // It assumes uniformly spread codes; clustered lists only make MIH find more
 // true matches, which any method must return.
 const (
-	mihCostProbe  = 35.0 // one offsets lookup, usually a cache miss
-	mihCostScan   = 1.0  // one posting read and low-bit test
-	mihCostScan0  = 4.0  // one slot-0 code, contiguous, full distance
-	mihCostVerify = 12.0 // one random code fetch and full distance
-	mihCostWord   = 0.45 // one word of the linear scan
+	mihCostProbe   = 35.0 // one offsets lookup, usually a cache miss
+	mihCostScan    = 1.0  // one posting read and low-bit test
+	mihCostScan0   = 4.0  // one slot-0 code, contiguous, full distance
+	mihCostVerify  = 12.0 // one random code fetch and full distance
+	mihCostInPlace = 2.0  // one one-word code scanned in place, full distance
+	mihCostWord    = 0.45 // one word of the linear scan
 )
 
 type mihSlot struct {
@@ -67,6 +73,9 @@ type mihSlot struct {
 	// postings holds position | lowbits<<idBits per entry, bucket by bucket;
 	// nil for slot 0, whose buckets are position ranges of the table.
 	postings []uint32
+	// codes holds, for a one-word table, the code of each posting in
+	// posting order; nil for slot 0 and for wider codes.
+	codes []uint64
 	// masks[j] lists the coarse-key masks with j bits set, for the radii
 	// queries use; larger radii enumerate them on the fly.
 	masks [][]uint32
@@ -155,6 +164,7 @@ type mihProbe struct {
 // verify. Within a phase the loads do not depend on each other and the CPU
 // overlaps them; this took the median at 10M PDQ codes, r=31, from about
 // 560 us (bucket by bucket) to about 110 us.
+// One-word tables skip the last two phases: their buckets hold the codes.
 func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScratch) []idxHit {
 	qw := q[:t.words]
 	probes := sc.probes[:0]
@@ -207,6 +217,10 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		case p.slot == 0:
 			a = uintptr(unsafe.Pointer(&t.codes[int(min(p.lo, uint32(t.n-1)))*t.words]))
 			b = a
+		case t.words == 1:
+			cs := t.slots[p.slot].codes
+			a = uintptr(unsafe.Pointer(&cs[min(p.lo, uint32(t.n-1))]))
+			b = uintptr(unsafe.Pointer(&cs[max(p.hi, 1)-1]))
 		default:
 			ps := t.slots[p.slot].postings
 			a = uintptr(unsafe.Pointer(&ps[min(p.lo, uint32(t.n-1))]))
@@ -229,6 +243,10 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			}
 		}
 		p := &probes[i]
+		if t.words == 1 {
+			hits = t.mihInPlace(p, q[0], r, hits)
+			continue
+		}
 		if p.slot == 0 {
 			for pos := p.lo; pos < p.hi; pos++ {
 				cands = append(cands, pos)
@@ -298,6 +316,46 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	return hits
 }
 
+// mihInPlace scans one bucket of a one-word table: its codes lie in one
+// contiguous run (the table's own for slot 0, the slot's copy otherwise),
+// so full distances need no other memory until one is in range.
+func (t *idxTable) mihInPlace(p *mihProbe, q uint64, r int, hits []idxHit) []idxHit {
+	if p.slot == 0 {
+		for i, c := range t.codes[p.lo:p.hi] {
+			if d := bits.OnesCount64(c ^ q); d <= r {
+				hits = append(hits, idxHit{pos: p.lo + uint32(i), dist: int32(d)})
+			}
+		}
+		return hits
+	}
+	s := &t.slots[p.slot]
+	ps := s.postings[p.lo:p.hi]
+	cs := s.codes[p.lo:p.hi:p.hi]
+	mask := uint32(1)<<t.idBits - 1
+	for i, c := range cs[:len(ps)] {
+		if d := bits.OnesCount64(c ^ q); d <= r {
+			hits = append(hits, idxHit{pos: ps[i] & mask, dist: int32(d)})
+		}
+	}
+	return hits
+}
+
+// mihSlotCodes fills in the per-slot code copies of a one-word table from its
+// postings.
+func (t *idxTable) mihSlotCodes() {
+	if t.words != 1 {
+		return
+	}
+	mask := uint32(1)<<t.idBits - 1
+	for k := 1; k < len(t.slots); k++ {
+		s := &t.slots[k]
+		s.codes = make([]uint64, len(s.postings))
+		for i, v := range s.postings {
+			s.codes[i] = t.codes[v&mask]
+		}
+	}
+}
+
 func mihB2I(b bool) int {
 	if b {
 		return 1
@@ -346,8 +404,9 @@ func mihBinom(n, k int) float64 {
 }
 
 // mihSlotCosts returns the modelled cost of searching slot s at radius
-// rk = -1 .. s.width (index rk+1) over n uniformly spread entries.
-func mihSlotCosts(s mihSlot, n int, slot0 bool) []float64 {
+// rk = -1 .. s.width (index rk+1) over n uniformly spread entries; inPlace
+// when the slot's buckets hold the codes themselves (one-word tables).
+func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 	low := s.width - s.coarse
 	perBucket := float64(n) / math.Exp2(float64(s.coarse))
 	// lowBall[d]: fraction of low-bit patterns within distance d.
@@ -366,9 +425,12 @@ func mihSlotCosts(s mihSlot, n int, slot0 bool) []float64 {
 			verify += b * perBucket * lowBall[min(rk-j, low)]
 		}
 		scanned := probes * perBucket
-		if slot0 {
+		switch {
+		case inPlace:
+			costs[rk+1] = probes*mihCostProbe + scanned*mihCostInPlace
+		case slot0:
 			costs[rk+1] = probes*mihCostProbe + scanned*mihCostScan0
-		} else {
+		default:
 			costs[rk+1] = probes*mihCostProbe + scanned*mihCostScan + verify*mihCostVerify
 		}
 	}
@@ -425,7 +487,7 @@ func mihPlanFor(slotCosts [][]float64, widths []int, r int, linearCost float64, 
 func mihPlans(t *idxTable, force bool) []mihPlan {
 	nbits := t.algo.Bits()
 	plans := make([]mihPlan, nbits+1)
-	costs, widths := mihCostTables(t.slots, t.n)
+	costs, widths := mihCostTables(t.slots, t.n, t.words)
 	lin := mihLinearCost(t.n, t.words)
 	for r := range plans {
 		plans[r], _ = mihPlanFor(costs, widths, r, lin, force)
@@ -433,11 +495,11 @@ func mihPlans(t *idxTable, force bool) []mihPlan {
 	return plans
 }
 
-func mihCostTables(slots []mihSlot, n int) ([][]float64, []int) {
+func mihCostTables(slots []mihSlot, n, words int) ([][]float64, []int) {
 	costs := make([][]float64, len(slots))
 	widths := make([]int, len(slots))
 	for k, s := range slots {
-		costs[k] = mihSlotCosts(s, n, k == 0)
+		costs[k] = mihSlotCosts(s, n, k == 0, words == 1)
 		widths[k] = s.width
 	}
 	return costs, widths
@@ -446,8 +508,9 @@ func mihCostTables(slots []mihSlot, n int) ([][]float64, []int) {
 // mihChooseSlots picks the number of slots for a table of n codes: the one
 // with the least modelled cost at the algorithm's default radius, or none
 // when a scan is cheaper. Each slot after the first costs a 4-byte posting
-// per entry, so from mihBigTable entries on at most 12 slots are used for
-// PDQ, which keeps 10 million codes under 1 GiB.
+// per entry (and an 8-byte code copy for pHash), so from mihBigTable entries
+// on at most 12 slots are used for PDQ, which keeps 10 million codes under
+// 1 GiB.
 func mihChooseSlots(a Algorithm, n int, idBits uint) int {
 	if n < mihMinEntries {
 		return 0
@@ -465,7 +528,7 @@ func mihChooseSlots(a Algorithm, n int, idBits uint) int {
 	best, bestCost := 0, lin
 	for m := lo; m <= hi; m++ {
 		slots := mihLayout(nbits, m, n, idBits)
-		costs, widths := mihCostTables(slots, n)
+		costs, widths := mihCostTables(slots, n, words)
 		plan, cost := mihPlanFor(costs, widths, a.DefaultMaxDistance(), lin, false)
 		// Each extra slot costs 4 bytes an entry: demand a real gain for it.
 		if !plan.linear && cost < bestCost*0.9 {
