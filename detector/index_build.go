@@ -204,10 +204,14 @@ func (tb *idxTableBuilder) finish(cfg idxBuildConfig) *idxTable {
 	t.slots = mihLayout(tb.algo.Bits(), m, n, t.idBits)
 	if m > 0 {
 		t.mihOrder()
-		for k := 1; k < m; k++ {
-			t.mihPostings(k)
+		if words == 1 {
+			t.slots[0].offsets = nil
+			t.mihBuildCells()
+		} else {
+			for k := 1; k < m; k++ {
+				t.mihPostings(k)
+			}
 		}
-		t.mihSlotCodes()
 	}
 	t.mihPrepare(cfg.forceMIH)
 	return t

@@ -19,7 +19,7 @@ import (
 //
 //	header, 64 bytes:
 //	  0  magic "VIGILIDX"
-//	  8  u32 format version (1)
+//	  8  u32 format version (2)
 //	 12  u32 header size (64)
 //	 16  u64 body size in bytes
 //	 24  u32 CRC-32C (Castagnoli) of the body
@@ -45,7 +45,9 @@ import (
 //	    id references u32 x entries (bit 31: the id is the number itself)
 //	    times         f64 x entries, when has times
 //	    per slot      offsets u32 x (2^coarse+1); for slots after the first,
-//	                  postings u32 x entries (position | low bits << position bits)
+//	                  postings u32 x entries (position | low bits << position bits);
+//	                  none for one-word (pHash) tables, whose cells are built
+//	                  from the codes on load
 //
 // The body is laid out as the index is in memory, so loading is one read, a
 // checksum and bounds checks; on a little-endian host the columns are used in
@@ -54,9 +56,10 @@ import (
 // IndexMagic starts every compiled index file.
 const IndexMagic = "VIGILIDX"
 
-// IndexVersion is the newest index file version this package reads and the
-// one it writes.
-const IndexVersion = 1
+// IndexVersion is the index file version this package reads and writes.
+// Version 2 dropped the offsets and postings of one-word tables; version 1
+// files are refused with a request to rebuild.
+const IndexVersion = 2
 
 const idxHeaderSize = 64
 
@@ -177,6 +180,9 @@ func (x *Index) fileSections() [][]byte {
 		if t.times != nil {
 			out = append(out, idxBytes(t.times))
 		}
+		if t.words == 1 {
+			continue
+		}
 		for k, s := range t.slots {
 			out = append(out, idxBytes(s.offsets))
 			if k > 0 {
@@ -266,6 +272,9 @@ func idxParseHeader(b []byte) (idxHeader, error) {
 	// out differently.
 	if h.version > IndexVersion {
 		return h, fmt.Errorf("%w: file is version %d, this build reads up to version %d", ErrIndexVersion, h.version, IndexVersion)
+	}
+	if h.version < IndexVersion {
+		return h, fmt.Errorf("%w: file is version %d, this build reads version %d: rebuild it with vigil index build", ErrIndexVersion, h.version, IndexVersion)
 	}
 	if h.version == 0 {
 		return h, fmt.Errorf("%w: version 0", ErrIndexCorrupt)
@@ -505,6 +514,15 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 	if m > 0 && start != a.Bits() {
 		return nil, fmt.Errorf("%s slots cover %d bits", a, start)
 	}
+	if t.words == 1 {
+		// Cells take 64 bytes a bucket: no layout here has more buckets
+		// than entries, so a file that asks for more is corrupt, not big.
+		for k, s := range t.slots {
+			if 1<<uint(s.coarse) > max(2*n, 1<<10) {
+				return nil, fmt.Errorf("%s slot %d: %d coarse bits for %d entries", a, k, s.coarse, n)
+			}
+		}
+	}
 	if t.codes, err = idxTakeCol[uint64](c, uint64(n*t.words), "codes"); err != nil {
 		return nil, err
 	}
@@ -537,6 +555,9 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 		}
 	}
 	for k := range t.slots {
+		if t.words == 1 {
+			break
+		}
 		s := &t.slots[k]
 		if s.offsets, err = idxTakeCol[uint32](c, uint64(1)<<uint(s.coarse)+1, "offsets"); err != nil {
 			return nil, err
@@ -562,7 +583,7 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 			}
 		}
 	}
-	t.mihSlotCodes()
+	t.mihBuildCells()
 	t.mihPrepare(false)
 	return t, nil
 }

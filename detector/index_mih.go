@@ -25,10 +25,8 @@ import (
 // touching the code. Entries are stored in the order of their slot-0
 // substring, so slot 0 needs no posting list at all.
 //
-// One-word codes (pHash) go further: each slot keeps a copy of the codes in
-// posting order, so a probe computes full distances over one contiguous run
-// and never fetches a code from elsewhere. The copy costs 8 bytes an entry a
-// slot, derived from the postings on load, so the file does not carry it.
+// One-word codes (pHash) are searched through cells instead: see
+// index_cells.go.
 
 // mihMaxSlots bounds m; with substrings of at most 32 bits, 256-bit codes
 // need at least 8 and no layout here uses more than 16.
@@ -61,7 +59,7 @@ const (
 	mihCostScan    = 1.0  // one posting read and low-bit test
 	mihCostScan0   = 4.0  // one slot-0 code, contiguous, full distance
 	mihCostVerify  = 12.0 // one random code fetch and full distance
-	mihCostInPlace = 2.0  // one one-word code scanned in place, full distance
+	mihCostInPlace = 2.0  // one one-word code in a cell line, full distance
 	mihCostWord    = 0.45 // one word of the linear scan
 )
 
@@ -73,9 +71,9 @@ type mihSlot struct {
 	// postings holds position | lowbits<<idBits per entry, bucket by bucket;
 	// nil for slot 0, whose buckets are position ranges of the table.
 	postings []uint32
-	// codes holds, for a one-word table, the code of each posting in
-	// posting order; nil for slot 0 and for wider codes.
-	codes []uint64
+	// cells holds a one-word table's buckets as cache lines; nil for wider
+	// codes.
+	cells *mihCells
 	// masks[j] lists the coarse-key masks with j bits set, for the radii
 	// queries use; larger radii enumerate them on the fly.
 	masks [][]uint32
@@ -144,6 +142,7 @@ type mihScratch struct {
 	probes []mihProbe
 	cands  []uint32
 	addrs  []uintptr // lines to prefetch
+	spill  []uint32  // overflow runs of one-word tables
 }
 
 // mihProbe is one coarse bucket to read: slot, key, then its bounds.
@@ -164,8 +163,11 @@ type mihProbe struct {
 // verify. Within a phase the loads do not depend on each other and the CPU
 // overlaps them; this took the median at 10M PDQ codes, r=31, from about
 // 560 us (bucket by bucket) to about 110 us.
-// One-word tables skip the last two phases: their buckets hold the codes.
+// One-word tables go through mihCellSearch instead.
 func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScratch) []idxHit {
+	if t.words == 1 {
+		return t.mihCellSearch(q[0], r, radii, hits, sc)
+	}
 	qw := q[:t.words]
 	probes := sc.probes[:0]
 	for k := range t.slots {
@@ -217,10 +219,6 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		case p.slot == 0:
 			a = uintptr(unsafe.Pointer(&t.codes[int(min(p.lo, uint32(t.n-1)))*t.words]))
 			b = a
-		case t.words == 1:
-			cs := t.slots[p.slot].codes
-			a = uintptr(unsafe.Pointer(&cs[min(p.lo, uint32(t.n-1))]))
-			b = uintptr(unsafe.Pointer(&cs[max(p.hi, 1)-1]))
 		default:
 			ps := t.slots[p.slot].postings
 			a = uintptr(unsafe.Pointer(&ps[min(p.lo, uint32(t.n-1))]))
@@ -243,10 +241,6 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			}
 		}
 		p := &probes[i]
-		if t.words == 1 {
-			hits = t.mihInPlace(p, q[0], r, hits)
-			continue
-		}
 		if p.slot == 0 {
 			for pos := p.lo; pos < p.hi; pos++ {
 				cands = append(cands, pos)
@@ -316,46 +310,6 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	return hits
 }
 
-// mihInPlace scans one bucket of a one-word table: its codes lie in one
-// contiguous run (the table's own for slot 0, the slot's copy otherwise),
-// so full distances need no other memory until one is in range.
-func (t *idxTable) mihInPlace(p *mihProbe, q uint64, r int, hits []idxHit) []idxHit {
-	if p.slot == 0 {
-		for i, c := range t.codes[p.lo:p.hi] {
-			if d := bits.OnesCount64(c ^ q); d <= r {
-				hits = append(hits, idxHit{pos: p.lo + uint32(i), dist: int32(d)})
-			}
-		}
-		return hits
-	}
-	s := &t.slots[p.slot]
-	ps := s.postings[p.lo:p.hi]
-	cs := s.codes[p.lo:p.hi:p.hi]
-	mask := uint32(1)<<t.idBits - 1
-	for i, c := range cs[:len(ps)] {
-		if d := bits.OnesCount64(c ^ q); d <= r {
-			hits = append(hits, idxHit{pos: ps[i] & mask, dist: int32(d)})
-		}
-	}
-	return hits
-}
-
-// mihSlotCodes fills in the per-slot code copies of a one-word table from its
-// postings.
-func (t *idxTable) mihSlotCodes() {
-	if t.words != 1 {
-		return
-	}
-	mask := uint32(1)<<t.idBits - 1
-	for k := 1; k < len(t.slots); k++ {
-		s := &t.slots[k]
-		s.codes = make([]uint64, len(s.postings))
-		for i, v := range s.postings {
-			s.codes[i] = t.codes[v&mask]
-		}
-	}
-}
-
 func mihB2I(b bool) int {
 	if b {
 		return 1
@@ -377,7 +331,10 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 			w++
 		}
 		target := float64(mihBucketTarget)
-		if k == 0 {
+		switch {
+		case nbits == 64:
+			target = mihCellTarget
+		case k == 0:
 			target = mihBucketTarget0
 		}
 		c := int(math.Round(math.Log2(float64(n) / target)))
