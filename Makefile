@@ -36,6 +36,7 @@ run: build demo
 	@echo "    -filter_complex \"[0:v][1:v]overlay=enable='gte(t,5)'\" -c:v libx264 -preset veryfast -g 60 \\"
 	@echo "    -f flv 'rtmp://localhost:$(RTMP_PORT)/live/demo?key=$(DEMO_KEY)'"
 	@echo "Watch block signals:  ./$(BIN) signals tail"
+	@echo "The block also bans the key for 24 h; to push again: ./$(BIN) blocklist rm --key $(DEMO_KEY)"
 	@echo
 	$(BIN) serve --index demo/hashes.txt --rtmp-addr :$(RTMP_PORT) --stream-keys '*=$(DEMO_KEY)'
 

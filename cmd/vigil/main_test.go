@@ -69,7 +69,7 @@ func TestEverySubcommandHasHelpWithExample(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--help"}, {"hash", "--help"}, {"hash", "image", "--help"}, {"index", "--help"},
 		{"index", "build", "--help"}, {"index", "publish", "--help"}, {"scan", "--help"},
-		{"signals", "tail", "--help"}, {"jobs", "--help"},
+		{"signals", "tail", "--help"}, {"jobs", "--help"}, {"blocklist", "--help"}, {"blocklist", "rm", "--help"},
 	} {
 		out, errOut, err := vigil(t, context.Background(), nil, args...)
 		if err != nil {

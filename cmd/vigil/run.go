@@ -33,6 +33,7 @@ Usage:
   vigil signals tail [--nats-url URL]         print block, match and stream events as they arrive
   vigil jobs submit --url URL --name NAME     have one node of the fleet join a stream
   vigil jobs ls                               nodes, their capacity and jobs
+  vigil blocklist ls|rm                       list or lift the fleet's blocks on keys and addresses
 
 Example:
   vigil serve --index demo/hashes.txt
@@ -70,6 +71,8 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return runSignals(ctx, args[1:], env, io)
 	case "jobs":
 		return runJobs(ctx, args[1:], env, io)
+	case "blocklist":
+		return runBlocklist(ctx, args[1:], env, io)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vigilstream/vigil/ingest"
 	"github.com/vigilstream/vigil/internal/signal"
 	"github.com/vigilstream/vigil/internal/testenv"
 )
@@ -174,4 +176,70 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// `vigil blocklist ls` shows what block signals put in the bucket, and
+// `vigil blocklist rm` lifts one entry, named by the key in clear, its hash
+// or an address; lifting what is not there fails and says so.
+func TestBlocklistLsRm(t *testing.T) {
+	e, bus := startNATS(t)
+	url := e.ClientURL()
+	ctx := context.Background()
+	if _, err := bus.Blocklist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	for _, be := range []signal.BlocklistEntry{
+		{Kind: signal.BlockKindKey, Value: ingest.KeyHash("demo-key"), Event: "e1", Source: "vigil://node/a", Reason: "match", Stream: "demo", At: time.Now(), ExpiresAt: exp},
+		{Kind: signal.BlockKindKey, Value: ingest.KeyHash("other-key"), Event: "e2", Source: "test", Reason: "manual", At: time.Now(), ExpiresAt: exp.Add(time.Hour)},
+		{Kind: signal.BlockKindAddr, Value: "2001:db8::7", Event: "e3", Source: "test", Reason: "manual", At: time.Now(), ExpiresAt: exp.Add(2 * time.Hour)},
+	} {
+		if err := bus.PutBlocklist(ctx, be); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls := func() string {
+		t.Helper()
+		out, errOut, err := vigil(t, ctx, nil, "blocklist", "ls", "--nats-url", url)
+		if err != nil {
+			t.Fatalf("ls: %v: %s", err, errOut)
+		}
+		return out
+	}
+	out := ls()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "KIND") || !strings.Contains(lines[1], ingest.KeyHash("demo-key")) ||
+		!strings.Contains(lines[1], "demo") || !strings.Contains(lines[3], "2001:db8::7") {
+		t.Fatalf("ls printed\n%s", out)
+	}
+	if strings.Contains(out, "demo-key") {
+		t.Fatalf("ls shows a key in clear:\n%s", out)
+	}
+
+	for _, args := range [][]string{
+		{"--key", "demo-key"},
+		{"--key-sha256", ingest.KeyHash("other-key")},
+		{"--addr", "[2001:db8::7]:1935"},
+	} {
+		out, errOut, err := vigil(t, ctx, nil, append([]string{"blocklist", "rm", "--nats-url", url}, args...)...)
+		if err != nil || !strings.Contains(out, "lifted") {
+			t.Fatalf("rm %v: %v: %s%s", args, err, out, errOut)
+		}
+	}
+	if out := ls(); strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("after rm, ls printed\n%s", out)
+	}
+	_, _, err := vigil(t, ctx, nil, "blocklist", "rm", "--nats-url", url, "--key", "demo-key")
+	if !errors.Is(err, signal.ErrNotBlocked) {
+		t.Fatalf("rm of a lifted block: %v", err)
+	}
+	for _, args := range [][]string{
+		{"rm"}, {"rm", "--key", "a", "--addr", "192.0.2.1"}, {"rm", "--addr", "not-an-ip"},
+		{"rm", "--key-sha256", "ABC"}, {"ls", "--key", "x"}, {"unblock"},
+	} {
+		_, _, err := vigil(t, ctx, nil, append([]string{"blocklist"}, args...)...)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("blocklist %v: %v, want a usage error", args, err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -185,13 +186,30 @@ func TestEventsAndFleetBlocklist(t *testing.T) {
 		t.Errorf("address entry: %v", err)
 	}
 
-	// Lifting a ban (deleting its entry) reaches admission too.
-	if err := kv.Delete(context.Background(), signal.BlocklistKey(signal.BlockKindAddr, "10.9.8.7")); err != nil {
+	// Lifting a ban (what `vigil blocklist rm` does) reaches every node's
+	// admission; lifting it twice says there was nothing to lift.
+	listed, err := a.node.bus.ListBlocklist(context.Background())
+	if err != nil || len(listed) != 3 {
+		t.Fatalf("listed %+v: %v", listed, err)
+	}
+	// The ban's two entries expire in 10 minutes, the earlier match's key
+	// in a day: soonest first.
+	if listed[0].Note != "ban" || listed[1].Note != "ban" || listed[2].Reason != "match" ||
+		!slices.ContainsFunc(listed, func(e signal.BlocklistEntry) bool { return e.Kind == "key" && e.Value == ingest.KeyHash("victim") }) {
+		t.Errorf("listed %+v", listed)
+	}
+	if err := a.node.bus.DeleteBlocklist(context.Background(), signal.BlockKindAddr, "10.9.8.7"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "lifted ban reaches admission", 5*time.Second, func() bool {
-		return b.node.blocklisted(context.Background(), ingest.Request{Key: "other", Remote: "10.9.8.7:5555"}) == nil
-	})
+	for _, h := range []*harness{a, b} {
+		waitUntil(t, "lifted ban reaches admission", 5*time.Second, func() bool {
+			return h.node.blocklisted(context.Background(), ingest.Request{Key: "other", Remote: "10.9.8.7:5555"}) == nil
+		})
+	}
+	err = a.node.bus.DeleteBlocklist(context.Background(), signal.BlockKindAddr, "10.9.8.7")
+	if !errorsIs(err, signal.ErrNotBlocked) {
+		t.Errorf("lifting twice: %v", err)
+	}
 }
 
 // Subscribers never hold the node up. A core subscriber on vigil.> that

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +109,60 @@ func (b *Bus) PutBlocklist(ctx context.Context, e BlocklistEntry) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
 	if _, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(ttl), jetstream.WithMsgID(e.Event+"/"+key)); err != nil {
+		return fmt.Errorf("signal: blocklist %s: %w", key, err)
+	}
+	return nil
+}
+
+// ListBlocklist returns the bucket's live entries, soonest to expire first.
+// Entries whose own expiry has passed but whose TTL marker has not yet
+// removed them are left out, as nodes ignore them too.
+func (b *Bus) ListBlocklist(ctx context.Context) ([]BlocklistEntry, error) {
+	kv, err := b.Blocklist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("signal: blocklist: %w", err)
+	}
+	now := time.Now()
+	var out []BlocklistEntry
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or lifted while listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("signal: blocklist %s: %w", k, err)
+		}
+		var be BlocklistEntry
+		if err := json.Unmarshal(e.Value(), &be); err != nil {
+			return nil, fmt.Errorf("signal: blocklist %s: %w", k, err)
+		}
+		if be.ExpiresAt.After(now) {
+			out = append(out, be)
+		}
+	}
+	slices.SortFunc(out, func(a, b BlocklistEntry) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+	return out, nil
+}
+
+// DeleteBlocklist lifts the block on one key (its SHA-256 in hex) or address.
+// Every node watching the bucket drops the entry at once. It reports
+// ErrNotBlocked when there was no such entry.
+func (b *Bus) DeleteBlocklist(ctx context.Context, kind, value string) error {
+	kv, err := b.Blocklist(ctx)
+	if err != nil {
+		return err
+	}
+	key := BlocklistKey(kind, value)
+	if _, err := kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("%w: %s", ErrNotBlocked, key)
+	} else if err != nil {
+		return fmt.Errorf("signal: blocklist %s: %w", key, err)
+	}
+	if err := kv.Delete(ctx, key); err != nil {
 		return fmt.Errorf("signal: blocklist %s: %w", key, err)
 	}
 	return nil
