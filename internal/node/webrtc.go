@@ -32,8 +32,10 @@ func (n *Node) newWebRTC() error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	if tokens.Empty() {
-		n.log.Warn("WHIP accepts publishers without a token", "flag", "--whip-tokens")
+	if tokens.Empty() && cfg.Auth != "none" {
+		// Admission still runs, with the bearer token as the stream key;
+		// --auth none has its own warning.
+		n.log.Info("WHIP: no --whip-tokens; publishers are admitted by --auth with their bearer token as the key", "auth", cfg.Auth)
 	}
 	ice := webrtc.ICEConfig{
 		PublicIPs: config.List(cfg.WebRTCPublicIP),
