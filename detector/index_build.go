@@ -208,9 +208,8 @@ func (tb *idxTableBuilder) finish(cfg idxBuildConfig) *idxTable {
 			t.slots[0].offsets = nil
 			t.mihBuildCells()
 		} else {
-			for k := 1; k < m; k++ {
-				t.mihPostings(k)
-			}
+			t.mihFitPostCells()
+			t.mihBuildPostCells()
 		}
 	}
 	t.mihPrepare(cfg.forceMIH)
@@ -274,27 +273,4 @@ func idxPermute[T any](s []T, perm []uint32) []T {
 		out[nw] = s[old]
 	}
 	return out
-}
-
-// mihPostings builds the posting list of slot k: positions grouped by coarse
-// key, in position order within a bucket, each with its low bits.
-func (t *idxTable) mihPostings(k int) {
-	s := &t.slots[k]
-	low := uint(s.width - s.coarse)
-	lowMask := uint32(1)<<low - 1
-	keys := make([]uint32, t.n)
-	lows := make([]uint32, t.n)
-	for i := range t.n {
-		v := mihSub(t.codes[i*t.words:(i+1)*t.words], s.start, s.width)
-		keys[i] = v >> low
-		lows[i] = v & lowMask
-	}
-	offsets, cursor := mihCount(keys, s.coarse)
-	postings := make([]uint32, t.n)
-	for i, key := range keys {
-		postings[cursor[key]] = uint32(i) | lows[i]<<t.idBits
-		cursor[key]++
-	}
-	s.offsets = offsets
-	s.postings = postings
 }

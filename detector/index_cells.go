@@ -17,8 +17,8 @@ import (
 // to; the layout aims at about 4.5 codes a bucket, so some one bucket in
 // nine spills. Entry positions sit in a parallel array, read only for hits.
 //
-// The cells are derived from the codes on build and on load; the file keeps
-// offsets and postings, so its format does not depend on this choice.
+// The cells are derived from the codes on build and on load; the file
+// carries none of them.
 
 // mihCellCodes is the number of codes a cell line holds after its header.
 const mihCellCodes = 7
@@ -202,4 +202,174 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 	sc.cands, sc.addrs, sc.spill = keys, addrs, spill
 	runtime.KeepAlive(t)
 	return hits
+}
+
+// Codes of several words (PDQ) are too big to sit in their buckets, but
+// their postings are not: slots after the first keep each bucket's postings
+// (position | low bits << position bits, as in mih) in one 64-byte line
+// addressed by the bucket's key, a header word and up to mihPostCellCap
+// postings, the rest of a bigger bucket in an overflow run the header points
+// to. A probe is then one line whose address is arithmetic, where an offsets
+// lookup and a postings run were two dependent misses. Slot 0 keeps its
+// offsets into the table, which is ordered by its substring.
+
+// mihPostCellCap is the number of postings a line holds after its header.
+const mihPostCellCap = 15
+
+// mihPostCellTarget is the average number of postings a bucket aims at: at
+// 9 some 2% of buckets spill. Measured at 10M PDQ codes, r=31, every slot at
+// 20 bits (9.5 a bucket) against 19 (19 a bucket, most spilling): median 64
+// against 117 us.
+const mihPostCellTarget = 9.0
+
+// mihPostCellBudget caps the posting cells of a table, lines and overflow
+// runs of all slots together, in bytes an entry, so that 10M PDQ codes stay
+// well under 1 GiB resident: codes, tags and ids take 40 bytes an entry;
+// 10 slots of 20 coarse bits would take 69 more, of 19 bits 47.
+const mihPostCellBudget = 60.0
+
+// mihPostCells holds one slot's buckets of postings as cache lines.
+type mihPostCells struct {
+	// lines[16*key] is the header of bucket key: its count when that is at
+	// most mihPostCellCap, else mihPostCellCap+1 plus the start of its
+	// overflow run in ov; then up to mihPostCellCap postings.
+	lines []uint32
+	// ov holds each overflow run as its length, then its postings.
+	ov []uint32
+}
+
+func (c *mihPostCells) bytes() int64 {
+	if c == nil {
+		return 0
+	}
+	return int64(len(c.lines)+len(c.ov)) * 4
+}
+
+// mihAlignedUint32s allocates n zeroed uint32s on a cache-line boundary, so
+// that a bucket's line is one line.
+func mihAlignedUint32s(n int) []uint32 {
+	if n == 0 {
+		return nil
+	}
+	b := idxAlignedBytes(4 * n)
+	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), n)
+}
+
+// mihFitPostCells takes coarse bits from the slots after the first until
+// their cells fit mihPostCellBudget, counted on the codes themselves
+// (clustered lists spill more than uniform ones): from the slot with the
+// most, the last first. A bit less halves a slot's lines and lengthens its
+// overflow runs. Measured at 10M PDQ codes, r=31 (in-process medians): 7
+// slots of 20 bits and 3 of 19, 63 us; 6 and 4, 64 us; 5 and 5, 71 us.
+func (t *idxTable) mihFitPostCells() {
+	if t.words == 1 || len(t.slots) < 2 {
+		return
+	}
+	counts := make([][]uint32, len(t.slots))
+	var total int64
+	for k := 1; k < len(t.slots); k++ {
+		s := t.slots[k]
+		low := uint(s.width - s.coarse)
+		count := make([]uint32, 1<<uint(s.coarse))
+		for i := range t.n {
+			count[mihSub(t.codes[i*t.words:(i+1)*t.words], s.start, s.width)>>low]++
+		}
+		counts[k] = count
+		total += mihPostCellBytes(count)
+	}
+	for total > int64(mihPostCellBudget*float64(t.n)) {
+		widest := 1
+		for k := 2; k < len(t.slots); k++ {
+			if t.slots[k].coarse >= t.slots[widest].coarse {
+				widest = k
+			}
+		}
+		s := &t.slots[widest]
+		c := mihClampCoarse(s.coarse-1, s.width, t.idBits)
+		if c == s.coarse {
+			break
+		}
+		count := counts[widest]
+		total -= mihPostCellBytes(count)
+		for b := range len(count) / 2 {
+			count[b] = count[2*b] + count[2*b+1]
+		}
+		counts[widest] = count[:len(count)/2]
+		total += mihPostCellBytes(counts[widest])
+		s.coarse = c
+	}
+}
+
+// mihPostCellBytes is the memory of one slot's cells with the given bucket
+// counts.
+func mihPostCellBytes(count []uint32) int64 {
+	b := 64 * int64(len(count))
+	for _, n := range count {
+		if n > mihPostCellCap {
+			b += 4 * int64(1+n-mihPostCellCap)
+		}
+	}
+	return b
+}
+
+// mihBuildPostCells derives the posting cells of every slot after the first
+// of a multi-word table from its codes. It allocates nothing but the cells
+// and one count per bucket, shared by the slots: garbage made while loading
+// stays resident until the collector runs, and an array of substrings per
+// slot added 300 MiB to the resident memory of a 10M PDQ index.
+func (t *idxTable) mihBuildPostCells() {
+	if t.words == 1 {
+		return
+	}
+	var count []uint32
+	for k := 1; k < len(t.slots); k++ {
+		t.slots[k].pcells, count = t.mihNewPostCells(t.slots[k], count)
+	}
+}
+
+func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []uint32) {
+	low := uint(s.width - s.coarse)
+	lowMask := uint32(1)<<low - 1
+	nb := 1 << uint(s.coarse)
+	if cap(count) < nb {
+		count = make([]uint32, nb)
+	}
+	count = count[:nb]
+	clear(count)
+	w := t.words
+	for i := range t.n {
+		count[mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)>>low]++
+	}
+	ov := uint32(0)
+	for _, n := range count {
+		if n > mihPostCellCap {
+			ov += 1 + n - mihPostCellCap
+		}
+	}
+	c := &mihPostCells{lines: mihAlignedUint32s(16 * nb), ov: make([]uint32, ov)}
+	ov = 0
+	for b, n := range count {
+		h := n
+		if n > mihPostCellCap {
+			h = mihPostCellCap + 1 + ov
+			c.ov[ov] = n - mihPostCellCap
+			ov += 1 + n - mihPostCellCap
+		}
+		c.lines[16*b] = h
+	}
+	clear(count) // now the fill cursor
+	for i := range t.n {
+		v := mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)
+		b := v >> low
+		p := uint32(i) | (v&lowMask)<<t.idBits
+		j := count[b]
+		count[b]++
+		if j < mihPostCellCap {
+			c.lines[16*int(b)+1+int(j)] = p
+			continue
+		}
+		start := c.lines[16*int(b)] - (mihPostCellCap + 1)
+		c.ov[start+1+j-mihPostCellCap] = p
+	}
+	return c, count
 }

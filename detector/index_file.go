@@ -44,10 +44,10 @@ import (
 //	    tags          u32 x entries
 //	    id references u32 x entries (bit 31: the id is the number itself)
 //	    times         f64 x entries, when has times
-//	    per slot      offsets u32 x (2^coarse+1); for slots after the first,
-//	                  postings u32 x entries (position | low bits << position bits);
-//	                  none for one-word (pHash) tables, whose cells are built
-//	                  from the codes on load
+//	    slot 0        offsets u32 x (2^coarse+1), for multi-word (PDQ) tables
+//	                  only; the other slots' posting cells, and every slot's
+//	                  cells of a one-word (pHash) table, are built from the
+//	                  codes on load
 //
 // The body is laid out as the index is in memory, so loading is one read, a
 // checksum and bounds checks; on a little-endian host the columns are used in
@@ -57,9 +57,10 @@ import (
 const IndexMagic = "VIGILIDX"
 
 // IndexVersion is the index file version this package reads and writes.
-// Version 2 dropped the offsets and postings of one-word tables; version 1
-// files are refused with a request to rebuild.
-const IndexVersion = 2
+// Version 2 dropped the offsets and postings of one-word tables, version 3
+// the postings and offsets of every slot after the first of multi-word
+// tables; older files are refused with a request to rebuild.
+const IndexVersion = 3
 
 const idxHeaderSize = 64
 
@@ -180,14 +181,8 @@ func (x *Index) fileSections() [][]byte {
 		if t.times != nil {
 			out = append(out, idxBytes(t.times))
 		}
-		if t.words == 1 {
-			continue
-		}
-		for k, s := range t.slots {
-			out = append(out, idxBytes(s.offsets))
-			if k > 0 {
-				out = append(out, idxBytes(s.postings))
-			}
+		if t.words > 1 && len(t.slots) > 0 {
+			out = append(out, idxBytes(t.slots[0].offsets))
 		}
 	}
 	return out
@@ -514,13 +509,21 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 	if m > 0 && start != a.Bits() {
 		return nil, fmt.Errorf("%s slots cover %d bits", a, start)
 	}
-	if t.words == 1 {
-		// Cells take 64 bytes a bucket: no layout here has more buckets
-		// than entries, so a file that asks for more is corrupt, not big.
-		for k, s := range t.slots {
-			if 1<<uint(s.coarse) > max(2*n, 1<<10) {
-				return nil, fmt.Errorf("%s slot %d: %d coarse bits for %d entries", a, k, s.coarse, n)
-			}
+	// Cells take 64 bytes a bucket and are built on load: a file whose
+	// layout asks for more buckets than any layout here has is corrupt, not
+	// big, and is refused before anything is allocated.
+	for k, s := range t.slots {
+		var most int
+		switch {
+		case t.words == 1:
+			most = max(2*n, 1<<10)
+		case k > 0:
+			most = mihMaxBuckets(n, s.width, t.idBits)
+		default:
+			continue
+		}
+		if 1<<uint(s.coarse) > most {
+			return nil, fmt.Errorf("%s slot %d: %d coarse bits for %d entries", a, k, s.coarse, n)
 		}
 	}
 	if t.codes, err = idxTakeCol[uint64](c, uint64(n*t.words), "codes"); err != nil {
@@ -554,36 +557,22 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 			return nil, err
 		}
 	}
-	for k := range t.slots {
-		if t.words == 1 {
-			break
-		}
-		s := &t.slots[k]
+	if t.words > 1 && m > 0 {
+		s := &t.slots[0]
 		if s.offsets, err = idxTakeCol[uint32](c, uint64(1)<<uint(s.coarse)+1, "offsets"); err != nil {
 			return nil, err
 		}
 		if s.offsets[0] != 0 || s.offsets[len(s.offsets)-1] != uint32(n) {
-			return nil, fmt.Errorf("%s slot %d offsets do not span the table", a, k)
+			return nil, fmt.Errorf("%s slot 0 offsets do not span the table", a)
 		}
 		for i := 1; i < len(s.offsets); i++ {
 			if s.offsets[i] < s.offsets[i-1] {
-				return nil, fmt.Errorf("%s slot %d offsets decrease", a, k)
-			}
-		}
-		if k == 0 {
-			continue
-		}
-		if s.postings, err = idxTakeCol[uint32](c, n64, "postings"); err != nil {
-			return nil, err
-		}
-		mask := uint32(1)<<t.idBits - 1
-		for _, p := range s.postings {
-			if p&mask >= uint32(n) {
-				return nil, fmt.Errorf("%s slot %d posting out of range", a, k)
+				return nil, fmt.Errorf("%s slot 0 offsets decrease", a)
 			}
 		}
 	}
 	t.mihBuildCells()
+	t.mihBuildPostCells()
 	t.mihPrepare(false)
 	return t, nil
 }

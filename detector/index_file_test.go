@@ -271,31 +271,39 @@ func TestIndexStats(t *testing.T) {
 	}
 }
 
-// TestIndexFileCellsBound: a one-word table's cells are sized by its coarse
-// bits, not by anything in the file, so a file asking for more buckets than
-// entries is refused before anything is allocated.
+// TestIndexFileCellsBound: cells are sized by their coarse bits, not by
+// anything in the file, so a file asking for more buckets than its entries
+// justify is refused before anything is allocated: every slot of a one-word
+// table, every slot after the first of a PDQ table.
 func TestIndexFileCellsBound(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 9))
-	x := idxTestBuild(t, idxTestData(rng, PHash, 3000, false), idxBuildConfig{slots: 3})
-	good := fileBytes(t, x)
-	if _, err := ParseIndex(good); err != nil {
-		t.Fatal(err)
-	}
-	// Sections: strings offsets, blob, tags, id blob, table header, slot
-	// headers; each padded to idxAlign.
-	off := idxHeaderSize
-	for _, s := range x.fileSections()[:5] {
-		off += len(s) + idxPad(len(s))
-	}
-	le := binary.LittleEndian
-	if start, width := le.Uint16(good[off:]), good[off+2]; start != 0 || width != 22 {
-		t.Fatalf("slot 0 header at %d: start %d width %d", off, start, width)
-	}
-	forged := bytes.Clone(good)
-	forged[off+3] = 22 // 4M buckets, 256 MiB of cells, for 3,000 entries
-	le.PutUint32(forged[24:], crc32.Checksum(forged[idxHeaderSize:], idxCRC))
-	_, err := ParseIndex(forged)
-	if !errors.Is(err, ErrIndexCorrupt) || !strings.Contains(err.Error(), "coarse bits") {
-		t.Fatalf("forged coarse bits: %v", err)
+	for _, tc := range []struct {
+		a           Algorithm
+		m, slot, at int
+		width       byte
+	}{{PHash, 3, 0, 0, 22}, {PDQ, 11, 1, 24, 24}} {
+		rng := rand.New(rand.NewPCG(9, 9))
+		x := idxTestBuild(t, idxTestData(rng, tc.a, 3000, false), idxBuildConfig{slots: tc.m})
+		good := fileBytes(t, x)
+		if _, err := ParseIndex(good); err != nil {
+			t.Fatal(err)
+		}
+		// Sections: strings offsets, blob, tags, id blob, table header, slot
+		// headers; each padded to idxAlign.
+		off := idxHeaderSize
+		for _, s := range x.fileSections()[:5] {
+			off += len(s) + idxPad(len(s))
+		}
+		off += 8 * tc.slot
+		le := binary.LittleEndian
+		if start, width := le.Uint16(good[off:]), good[off+2]; int(start) != tc.at || width != tc.width {
+			t.Fatalf("%s slot %d header at %d: start %d width %d", tc.a, tc.slot, off, start, width)
+		}
+		forged := bytes.Clone(good)
+		forged[off+3] = 22 // 4M buckets, 256 MiB of cells, for 3,000 entries
+		le.PutUint32(forged[24:], crc32.Checksum(forged[idxHeaderSize:], idxCRC))
+		_, err := ParseIndex(forged)
+		if !errors.Is(err, ErrIndexCorrupt) || !strings.Contains(err.Error(), "coarse bits") {
+			t.Fatalf("%s forged coarse bits: %v", tc.a, err)
+		}
 	}
 }

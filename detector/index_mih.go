@@ -19,14 +19,14 @@ import (
 // classic one, and the even split of r+1 units over 16 slots of 16 bits is
 // Meta's PDQ layout for r <= 31.
 //
-// A slot's table is addressed by the top `coarse` bits of its substring; the
-// remaining low bits sit beside the entry position in the posting, so a
-// probe reads one short contiguous run and tests the low bits before
-// touching the code. Entries are stored in the order of their slot-0
-// substring, so slot 0 needs no posting list at all.
-//
-// One-word codes (pHash) are searched through cells instead: see
-// index_cells.go.
+// A slot's buckets are addressed by the top `coarse` bits of its substring.
+// Entries are stored in the order of their slot-0 substring, so slot 0's
+// buckets are position ranges of the table, bounded by offsets. The other
+// slots of a PDQ table keep their postings in cells, one cache line a
+// bucket: the remaining low bits of the substring sit beside the entry
+// position in each posting, so a probe reads one line and tests the low bits
+// before touching any code. One-word codes (pHash) keep the codes themselves
+// in their cells. See index_cells.go.
 
 // mihMaxSlots bounds m; with substrings of at most 32 bits, 256-bit codes
 // need at least 8 and no layout here uses more than 16.
@@ -40,14 +40,9 @@ const mihBigTable = 4_000_000
 // no slot tables are built.
 const mihMinEntries = 2048
 
-// mihBucketTarget is the average number of postings per coarse bucket the
-// layout aims at: fewer means more, emptier probes and bigger offset tables,
-// more means longer scans. Measured at 10M PDQ codes, 2 to 8 are within 15%
-// of each other; 16 and up lose badly.
-const mihBucketTarget = 4
-
-// mihBucketTarget0 is the same for slot 0, whose buckets are runs of codes
-// with no low-bit filter, so smaller buckets pay off more.
+// mihBucketTarget0 is the average number of codes a slot-0 bucket aims at:
+// its buckets are runs of codes with no low-bit filter, so small buckets pay
+// off.
 const mihBucketTarget0 = 2
 
 // Cost model, in rough nanoseconds on one core, used to pick the layout at
@@ -55,8 +50,8 @@ const mihBucketTarget0 = 2
 // It assumes uniformly spread codes; clustered lists only make MIH find more
 // true matches, which any method must return.
 const (
-	mihCostProbe   = 35.0 // one offsets lookup, usually a cache miss
-	mihCostScan    = 1.0  // one posting read and low-bit test
+	mihCostProbe   = 35.0 // one bucket's first line, usually a cache miss
+	mihCostScan    = 0.3  // one posting of a cell line, low bits tested 16 at a time
 	mihCostScan0   = 4.0  // one slot-0 code, contiguous, full distance
 	mihCostVerify  = 12.0 // one random code fetch and full distance
 	mihCostInPlace = 2.0  // one one-word code in a cell line, full distance
@@ -65,15 +60,15 @@ const (
 
 type mihSlot struct {
 	start, width int // bit range within the code, from its most significant bit
-	coarse       int // high bits of the substring that address offsets
-	// offsets[key] .. offsets[key+1] bound the bucket of coarse key.
+	coarse       int // high bits of the substring that address buckets
+	// offsets[key] .. offsets[key+1] bound the bucket of coarse key in the
+	// table; slot 0 of a multi-word table only.
 	offsets []uint32
-	// postings holds position | lowbits<<idBits per entry, bucket by bucket;
-	// nil for slot 0, whose buckets are position ranges of the table.
-	postings []uint32
 	// cells holds a one-word table's buckets as cache lines; nil for wider
 	// codes.
 	cells *mihCells
+	// pcells holds the postings of a wider table's slot after the first.
+	pcells *mihPostCells
 	// masks[j] lists the coarse-key masks with j bits set, for the radii
 	// queries use; larger radii enumerate them on the fly.
 	masks [][]uint32
@@ -140,16 +135,14 @@ func mihSub(c []uint64, start, width int) uint32 {
 // allocates nothing once warm.
 type mihScratch struct {
 	probes []mihProbe
+	sidx   []uint32 // indices of cell lines that overflow
 	cands  []uint32
 	addrs  []uintptr // lines to prefetch
 	spill  []uint32  // overflow runs of one-word tables
 }
 
-// mihProbe is one coarse bucket to read: slot, key, then its bounds.
+// mihProbe is one slot-0 bucket: a range of table positions.
 type mihProbe struct {
-	slot   uint8
-	rem    uint8 // low-bit distance still allowed
-	ql     uint32
 	lo, hi uint32
 }
 
@@ -157,40 +150,34 @@ type mihProbe struct {
 //
 // A query at 10 million entries touches thousands of buckets and codes at
 // random, each a likely cache and TLB miss. Done one bucket at a time, every
-// miss waits for the one before it (offsets, then postings, then code). So the
-// search runs in phases over flat arrays: list every bucket with its bounds,
-// prefetch the postings, gather candidates from them, prefetch the codes,
-// verify. Within a phase the loads do not depend on each other and the CPU
-// overlaps them; this took the median at 10M PDQ codes, r=31, from about
-// 560 us (bucket by bucket) to about 110 us.
-// One-word tables go through mihCellSearch instead.
+// miss waits for the one before it (bucket, then code). So the search runs
+// in phases over flat arrays: list every bucket, prefetch its line while
+// scanning the lines listed a little earlier, gather candidates from them,
+// then prefetch and verify the candidates' codes. Within a phase the loads
+// do not depend on each other and the CPU overlaps them; this took the median
+// at 10M PDQ codes, r=31, from about 560 us (bucket by bucket) to about
+// 100 us, and posting cells (one line a bucket, not an offsets lookup and a
+// postings run) scanned and verified in assembly to about 52 us with AVX-512
+// (index_scan_amd64.go). One-word tables go through mihCellSearch instead.
 func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScratch) []idxHit {
 	if t.words == 1 {
 		return t.mihCellSearch(q[0], r, radii, hits, sc)
 	}
 	qw := q[:t.words]
+	// Slot 0's buckets are position ranges of the table, bounded by its
+	// offsets. The bounds are loaded as the buckets are listed: the loads do
+	// not depend on each other and nothing branches on them, so the misses
+	// overlap without a prefetch.
 	probes := sc.probes[:0]
-	for k := range t.slots {
-		rk := int(radii[k])
-		if rk < 0 {
-			continue
-		}
-		s := &t.slots[k]
-		sub := mihSub(qw, s.start, s.width)
-		low := uint(s.width - s.coarse)
-		qc := uint64(sub >> low)
-		ql := sub & (1<<low - 1)
+	if rk := int(radii[0]); rk >= 0 {
+		s := &t.slots[0]
+		qc := uint64(mihSub(qw, s.start, s.width) >> uint(s.width-s.coarse))
 		off := s.offsets
 		for j := 0; j <= rk && j <= s.coarse; j++ {
-			p := mihProbe{slot: uint8(k), rem: uint8(min(rk-j, 255)), ql: ql}
-			// Bounds are loaded as the buckets are listed: the loads do not
-			// depend on each other and nothing branches on them, so the
-			// misses overlap without a prefetch.
 			if j < len(s.masks) {
 				for _, m := range s.masks[j] {
 					key := uint32(qc) ^ m
-					p.lo, p.hi = off[key], off[key+1]
-					probes = append(probes, p)
+					probes = append(probes, mihProbe{lo: off[key], hi: off[key+1]})
 				}
 				continue
 			}
@@ -198,74 +185,176 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			lim := uint64(1) << uint(s.coarse)
 			for m := uint64(1)<<uint(j) - 1; m < lim; {
 				key := qc ^ m
-				p.lo, p.hi = off[key], off[key+1]
-				probes = append(probes, p)
+				probes = append(probes, mihProbe{lo: off[key], hi: off[key+1]})
 				u := m & -m
 				v := m + u
 				m = v + ((v^m)/u)>>2
 			}
 		}
 	}
-	// Prefetch the first and last posting of every bucket (the first codes
-	// of a slot-0 bucket) so that the lines are in cache before the scan,
-	// whose loop exits mispredict and would otherwise keep the misses from
-	// overlapping. Two addresses a bucket, valid even for an empty one, so
-	// that bucket i's are at 2i.
+	// One address a bucket: the first code of a slot-0 bucket, then the
+	// line of each cell, which needs nothing but the key. The line's low 6
+	// bits, zero in its address, carry the low-bit distance its postings
+	// are allowed.
 	addrs := sc.addrs[:0]
-	for i := range probes {
-		p := &probes[i]
-		var a, b uintptr
-		switch {
-		case p.slot == 0:
-			a = uintptr(unsafe.Pointer(&t.codes[int(min(p.lo, uint32(t.n-1)))*t.words]))
-			b = a
-		default:
-			ps := t.slots[p.slot].postings
-			a = uintptr(unsafe.Pointer(&ps[min(p.lo, uint32(t.n-1))]))
-			b = uintptr(unsafe.Pointer(&ps[max(p.hi, 1)-1]))
+	for _, p := range probes {
+		addrs = append(addrs, uintptr(unsafe.Pointer(&t.codes[int(min(p.lo, uint32(t.n-1)))*t.words])))
+	}
+	var ends [mihMaxSlots]int
+	var qls [mihMaxSlots]uint32
+	ends[0] = len(addrs)
+	for k := 1; k < len(t.slots); k++ {
+		rk := int(radii[k])
+		s := &t.slots[k]
+		sub := mihSub(qw, s.start, s.width)
+		low := uint(s.width - s.coarse)
+		qc := sub >> low
+		qls[k] = sub & (1<<low - 1)
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.pcells.lines)))
+		for j := 0; j <= rk && j <= s.coarse; j++ {
+			rem := uintptr(rk - j)
+			if j < len(s.masks) {
+				ms := s.masks[j]
+				addrs = slices.Grow(addrs, len(ms))
+				for _, m := range ms {
+					addrs = append(addrs, base+64*uintptr(qc^m)+rem)
+				}
+				continue
+			}
+			lim := uint64(1) << uint(s.coarse)
+			for m := uint64(1)<<uint(j) - 1; m < lim; {
+				addrs = append(addrs, base+64*uintptr(qc^uint32(m))+rem)
+				u := m & -m
+				v := m + u
+				m = v + ((v^m)/u)>>2
+			}
 		}
-		addrs = append(addrs, a, b)
+		ends[k] = len(addrs)
 	}
 	// Prefetching runs mihAhead buckets ahead of the scan, a chunk at a
 	// time: a burst of thousands would overflow the miss buffers.
-	mihPrefetch(addrs[:min(len(addrs), 2*mihAhead)])
-	// Candidates: slot 0's buckets are position ranges; the others' postings
-	// are filtered on their low bits before any code is read.
+	mihPrefetch(addrs[:min(len(addrs), mihAhead)])
 	cands := sc.cands[:0]
-	idBits := t.idBits
-	idMask := uint32(1)<<idBits - 1
 	for i := range probes {
 		if i%mihChunk == 0 {
-			if lo := 2 * (i + mihAhead); lo < len(addrs) {
-				mihPrefetch(addrs[lo:min(len(addrs), lo+2*mihChunk)])
+			if lo := i + mihAhead; lo < len(addrs) {
+				mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
 			}
 		}
-		p := &probes[i]
-		if p.slot == 0 {
-			for pos := p.lo; pos < p.hi; pos++ {
-				cands = append(cands, pos)
+		for pos := probes[i].lo; pos < probes[i].hi; pos++ {
+			cands = append(cands, pos)
+		}
+	}
+	// Cells: postings are filtered on their low bits before any code is
+	// read. Overflow runs found on the way, slot by slot: the start of the
+	// run in the slot's ov and the allowed distance.
+	idBits := t.idBits
+	idMask := uint32(1)<<idBits - 1
+	spill := sc.spill[:0]
+	var spillEnds [mihMaxSlots]int
+	if mihUseAVX512 || mihUseAVX2 {
+		// The scan prefetches the start of every overflow run it finds, so
+		// that the runs are in cache when their turn comes.
+		sidx := sc.sidx[:0]
+		var sidxEnds [mihMaxSlots]int
+		for k := 1; k < len(t.slots); k++ {
+			i0, i1 := ends[k-1], ends[k]
+			if i1 > i0 {
+				c := t.slots[k].pcells
+				cands = slices.Grow(cands, mihPostCellCap*(i1-i0)+16)
+				sidx = slices.Grow(sidx, i1-i0)
+				out := cands[len(cands):cap(cands)]
+				nout, nsp, _ := mihScanCells(&addrs[i0], i1-i0, len(addrs)-i0, mihAhead,
+					qls[k], uint32(idBits), &out[0], &sidx[len(sidx):cap(sidx)][0], unsafe.SliceData(c.ov))
+				cands = cands[:len(cands)+nout]
+				sidx = sidx[:len(sidx)+nsp]
 			}
-			continue
+			sidxEnds[k] = len(sidx)
 		}
-		// Branch-free: whether a posting passes is a coin toss the branch
-		// predictor would lose.
-		ps := t.slots[p.slot].postings[p.lo:p.hi]
-		cands = slices.Grow(cands, len(ps))
-		nc := len(cands)
-		buf := cands[:nc+len(ps)]
-		rem := int(p.rem)
-		for _, v := range ps {
-			buf[nc] = v & idMask
-			nc += mihB2I(bits.OnesCount32((v>>idBits)^p.ql) <= rem)
+		for k := 1; k < len(t.slots); k++ {
+			c := t.slots[k].pcells
+			base := uintptr(unsafe.Pointer(unsafe.SliceData(c.lines)))
+			i0, s0 := ends[k-1], len(spill)
+			n := 0
+			for _, i := range sidx[sidxEnds[k-1]:sidxEnds[k]] {
+				a := addrs[i0+int(i)]
+				start := c.lines[(a&^63-base)/4] - (mihPostCellCap + 1)
+				spill = append(spill, start, uint32(a&63))
+				n += int(c.ov[start])
+			}
+			switch {
+			case len(spill) == s0:
+			case mihUseAVX512:
+				cands = slices.Grow(cands, n+16)
+				out := cands[len(cands):cap(cands)]
+				nout := mihScanRunsAVX512(unsafe.SliceData(c.ov), &spill[s0], (len(spill)-s0)/2, qls[k], uint32(idBits), &out[0])
+				cands = cands[:len(cands)+nout]
+			default:
+				cands = mihScanRuns(cands, c.ov, spill[s0:], qls[k], idBits)
+			}
 		}
-		cands = buf[:nc]
+		sc.sidx = sidx
+	} else {
+		for k := 1; k < len(t.slots); k++ {
+			c := t.slots[k].pcells
+			ql := qls[k]
+			base := uintptr(unsafe.Pointer(unsafe.SliceData(c.lines)))
+			for i := ends[k-1]; i < ends[k]; i++ {
+				if i%mihChunk == 0 {
+					if lo := i + mihAhead; lo < len(addrs) {
+						mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
+					}
+				}
+				a := addrs[i]
+				b := int((a&^63 - base) / 4)
+				line := c.lines[b : b+16 : b+16]
+				h := line[0]
+				rem := int(a & 63)
+				cands = slices.Grow(cands, mihPostCellCap)
+				nc := len(cands)
+				buf := cands[:nc+mihPostCellCap]
+				// Branch-free: whether a posting passes is a coin toss the
+				// branch predictor would lose.
+				for _, v := range line[1 : 1+min(h, mihPostCellCap)] {
+					buf[nc] = v & idMask
+					nc += mihB2I(bits.OnesCount32((v>>idBits)^ql) <= rem)
+				}
+				cands = buf[:nc]
+				if h > mihPostCellCap {
+					spill = append(spill, h-(mihPostCellCap+1), uint32(rem))
+				}
+			}
+			spillEnds[k] = len(spill)
+		}
+		// Overflow runs: the first and last line of each (runs are short,
+		// a few postings; the hardware follows a long one), prefetched all
+		// at once: there are a few hundred.
+		addrs = addrs[:0]
+		for k := 1; k < len(t.slots); k++ {
+			ov := t.slots[k].pcells.ov
+			for i := spillEnds[k-1]; i < spillEnds[k]; i += 2 {
+				start := spill[i]
+				addrs = append(addrs, uintptr(unsafe.Pointer(&ov[start])), uintptr(unsafe.Pointer(&ov[start+ov[start]])))
+			}
+		}
+		mihPrefetch(addrs)
+		for k := 1; k < len(t.slots); k++ {
+			cands = mihScanRuns(cands, t.slots[k].pcells.ov, spill[spillEnds[k-1]:spillEnds[k]], qls[k], idBits)
+		}
 	}
 	// Verify, after prefetching every candidate's code for the same reason
-	// as above. A code found in several slots is verified and appended once per
-	// slot; search sorts the hits and drops the repeats.
-	switch t.words {
-	case 4:
-		codes := t.codes
+	// as above. A code found in several slots is verified and appended once
+	// per slot; search sorts the hits and drops the repeats.
+	codes := t.codes
+	switch {
+	case len(cands) == 0:
+	case mihUseAVX512 || mihUseAVX2:
+		// The assembly prefetches one code a candidate, mihAhead ahead.
+		hits = slices.Grow(hits, len(cands))
+		out := hits[len(hits):cap(hits)]
+		nh := mihVerify4(&codes[0], &cands[0], len(cands), mihAhead, (*[4]uint64)(q[:4]), r, &out[0])
+		hits = hits[:len(hits)+nh]
+	default:
 		addrs = addrs[:0]
 		for _, pos := range cands {
 			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[int(pos)*4])))
@@ -285,29 +374,31 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 				hits = append(hits, idxHit{pos: pos, dist: int32(d)})
 			}
 		}
-	default:
-		codes := t.codes
-		addrs = addrs[:0]
-		for _, pos := range cands {
-			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[pos])))
-		}
-		mihPrefetch(addrs[:min(len(addrs), mihAhead)])
-		q0 := q[0]
-		for i, pos := range cands {
-			if i%mihChunk == 0 {
-				if lo := i + mihAhead; lo < len(addrs) {
-					mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
-				}
-			}
-			if d := bits.OnesCount64(codes[pos] ^ q0); d <= r {
-				hits = append(hits, idxHit{pos: pos, dist: int32(d)})
-			}
-		}
 	}
-	sc.probes, sc.cands, sc.addrs = probes, cands, addrs
+	sc.probes, sc.cands, sc.addrs, sc.spill = probes, cands, addrs, spill
 	// The tables must outlive the prefetches of their addresses.
 	runtime.KeepAlive(t)
 	return hits
+}
+
+// mihScanRuns appends to cands the postings of the overflow runs listed in
+// spill, (start, allowed distance) pairs into ov, whose low bits pass.
+func mihScanRuns(cands, ov, spill []uint32, ql uint32, idBits uint) []uint32 {
+	idMask := uint32(1)<<idBits - 1
+	for i := 0; i+1 < len(spill); i += 2 {
+		start := spill[i]
+		run := ov[start+1 : start+1+ov[start]]
+		rem := int(spill[i+1])
+		cands = slices.Grow(cands, len(run))
+		nc := len(cands)
+		buf := cands[:nc+len(run)]
+		for _, v := range run {
+			buf[nc] = v & idMask
+			nc += mihB2I(bits.OnesCount32((v>>idBits)^ql) <= rem)
+		}
+		cands = buf[:nc]
+	}
+	return cands
 }
 
 func mihB2I(b bool) int {
@@ -330,7 +421,7 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 		if k < nbits%m {
 			w++
 		}
-		target := float64(mihBucketTarget)
+		target := mihPostCellTarget
 		switch {
 		case nbits == 64:
 			target = mihCellTarget
@@ -338,13 +429,72 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 			target = mihBucketTarget0
 		}
 		c := int(math.Round(math.Log2(float64(n) / target)))
-		c = max(1, min(c, w))
-		// The low bits must fit beside the position in one uint32 posting.
-		c = max(c, w-(32-int(idBits)))
-		slots[k] = mihSlot{start: start, width: w, coarse: c}
+		if k > 0 && nbits > 64 {
+			c = min(c, bits.Len(uint(mihMaxBuckets(n, w, idBits)))-1)
+		}
+		slots[k] = mihSlot{start: start, width: w, coarse: mihClampCoarse(c, w, idBits)}
 		start += w
 	}
+	if nbits == 64 {
+		return slots
+	}
+	// Posting cells cost 64 bytes a bucket whether full or not: past
+	// mihPostCellBudget, estimated here for uniform codes, the slots with the
+	// most buckets lose a coarse bit each, the last first, as
+	// mihFitPostCells does on the codes themselves at build time.
+	budget := mihPostCellBudget * float64(n)
+	for {
+		bytes, widest := 0.0, 1
+		for k := 1; k < m; k++ {
+			nb := math.Exp2(float64(slots[k].coarse))
+			bytes += nb * (64 + 4*mihPoissonSpill(float64(n)/nb))
+			if slots[k].coarse >= slots[widest].coarse {
+				widest = k
+			}
+		}
+		if m < 2 || bytes <= budget {
+			break
+		}
+		c := mihClampCoarse(slots[widest].coarse-1, slots[widest].width, idBits)
+		if c == slots[widest].coarse {
+			break
+		}
+		slots[widest].coarse = c
+	}
 	return slots
+}
+
+// mihPoissonSpill is the expected overflow run, length word included, of a
+// posting-cell bucket that holds Poisson(mean) postings.
+func mihPoissonSpill(mean float64) float64 {
+	p := math.Exp(-mean) // P(X = 0)
+	words := 0.0
+	for x := 1; x < 40*int(mean+1); x++ {
+		p *= mean / float64(x)
+		if x > mihPostCellCap {
+			words += p * float64(1+x-mihPostCellCap)
+		}
+	}
+	return words
+}
+
+// mihClampCoarse keeps a slot's coarse bits within its width and leaves no
+// more low bits than fit beside the position in one uint32 posting.
+func mihClampCoarse(c, w int, idBits uint) int {
+	c = max(1, min(c, w))
+	return max(c, w-(32-int(idBits)))
+}
+
+// mihMaxBuckets bounds the buckets of a posting-cell slot of a table of n
+// entries, for the loader to refuse a forged layout before allocating its
+// cells: n/2 (the layouts here aim at 9 a bucket), at least 4096, or what
+// the low bits beside a position force (wide slots of small tables).
+func mihMaxBuckets(n, w int, idBits uint) int {
+	most := max(n/2, 1<<12)
+	if c := w - (32 - int(idBits)); c > 0 && c < 31 {
+		most = max(most, 1<<uint(c))
+	}
+	return most
 }
 
 // mihBinom is the binomial coefficient as a float, exact enough for costs.
@@ -373,6 +523,11 @@ func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 		acc += mihBinom(low, d)
 		lowBall[d] = acc / math.Exp2(float64(low))
 	}
+	// Expected lines past the first a posting-cell bucket spills into.
+	spill := 0.0
+	if !inPlace && !slot0 {
+		spill = mihSpillLines(perBucket)
+	}
 	costs := make([]float64, s.width+2)
 	for rk := 0; rk <= s.width; rk++ {
 		var probes, verify float64
@@ -388,10 +543,25 @@ func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 		case slot0:
 			costs[rk+1] = probes*mihCostProbe + scanned*mihCostScan0
 		default:
-			costs[rk+1] = probes*mihCostProbe + scanned*mihCostScan + verify*mihCostVerify
+			costs[rk+1] = probes*(1+spill)*mihCostProbe + scanned*mihCostScan + verify*mihCostVerify
 		}
 	}
 	return costs
+}
+
+// mihSpillLines is the expected number of overflow lines a posting-cell
+// bucket reads when buckets hold Poisson(mean) postings: the postings past
+// mihPostCellCap plus the run's length word, 16 to a line, rounded up.
+func mihSpillLines(mean float64) float64 {
+	p := math.Exp(-mean) // P(X = 0)
+	lines := 0.0
+	for x := 1; x < 40*int(mean+1); x++ {
+		p *= mean / float64(x)
+		if x > mihPostCellCap {
+			lines += p * math.Ceil(float64(x-mihPostCellCap+1)/16)
+		}
+	}
+	return lines
 }
 
 // mihLinearCost is the modelled cost of a linear scan.
@@ -464,10 +634,10 @@ func mihCostTables(slots []mihSlot, n, words int) ([][]float64, []int) {
 
 // mihChooseSlots picks the number of slots for a table of n codes: the one
 // with the least modelled cost at the algorithm's default radius, or none
-// when a scan is cheaper. Each slot after the first costs a 4-byte posting
-// per entry (and an 8-byte code copy for pHash), so from mihBigTable entries
-// on at most 12 slots are used for PDQ, which keeps 10 million codes under
-// 1 GiB.
+// when a scan is cheaper. Each slot after the first costs a cell line a
+// bucket (for PDQ some 7 bytes an entry, capped with the other slots' by
+// mihPostCellBudget), so from mihBigTable entries on at most 12 slots are
+// used for PDQ, which keeps 10 million codes under 1 GiB.
 func mihChooseSlots(a Algorithm, n int, idBits uint) int {
 	if n < mihMinEntries {
 		return 0

@@ -138,44 +138,74 @@ func TestIndexMIHMatchesLinear(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					rng := rand.New(rand.NewPCG(uint64(m), uint64(a)))
-					entries := idxTestData(rng, a, 2500, clustered)
-					x := idxTestBuild(t, entries, idxBuildConfig{slots: m, forceMIH: true})
-					tab := x.tables[a]
-					if len(tab.slots) != m {
-						t.Fatalf("built %d slots, want %d", len(tab.slots), m)
-					}
-					queries := idxTestQueries(rng, a, entries, 9)
-					for _, r := range idxTestRadii(a) {
-						for qi, q := range queries {
-							mih := tab.search(&q.Code, r, nil)
-							lin := tab.linear(&q.Code, r, nil)
-							slices.SortFunc(lin, func(a, b idxHit) int {
-								if a.dist != b.dist {
-									return int(a.dist - b.dist)
-								}
-								return int(a.pos) - int(b.pos)
-							})
-							if !slices.Equal(mih, lin) {
-								t.Fatalf("r=%d query %d (%s): mih %d hits, linear %d hits (plan %+v)", r, qi, q, len(mih), len(lin), tab.plans[max(r, 0)])
-							}
-							if !slices.Contains([]int{0, 1, 5, 10, 16, 31, 47}, r) {
-								continue
-							}
-							got := idxKeys(x.Query(q, r, nil))
-							want := idxBrute(entries, q, r)
-							if !slices.Equal(got, want) {
-								t.Fatalf("r=%d query %d: Query gives %d matches, brute force %d", r, qi, len(got), len(want))
-							}
-						}
-					}
+					idxCheckMIH(t, rng, a, m, idxTestData(rng, a, 2500, clustered))
 				})
 			}
 		}
 	}
 }
 
-// TestIndexAutoLayout checks the chosen layouts (linear where small) agree
-// with brute force at the default radius and around it.
+// TestIndexMIHSpills: hundreds of copies of a few codes fill buckets far
+// past a cell line, so that queries near them read long overflow runs.
+func TestIndexMIHSpills(t *testing.T) {
+	for _, a := range []Algorithm{PDQ, PHash} {
+		rng := rand.New(rand.NewPCG(3, uint64(a)))
+		m := 11
+		if a == PHash {
+			m = 3
+		}
+		idxCheckMIH(t, rng, a, m, idxSpillData(rng, a))
+	}
+}
+
+func idxSpillData(rng *rand.Rand, a Algorithm) []Entry {
+	entries := idxTestData(rng, a, 1500, false)
+	for i := range 1500 {
+		c := entries[i%4].Hash.Code
+		if i%3 == 0 {
+			c = idxTestFlip(rng, a, c, rng.IntN(4))
+		}
+		entries = append(entries, Entry{Hash: Hash{a, c}, List: "dup", ID: fmt.Sprint(i)})
+	}
+	return entries
+}
+
+// idxCheckMIH builds entries with m slots and checks that the multi-index
+// answers random and near queries at every radius as the linear scan and a
+// brute force over the entries do.
+func idxCheckMIH(t *testing.T, rng *rand.Rand, a Algorithm, m int, entries []Entry) {
+	t.Helper()
+	x := idxTestBuild(t, entries, idxBuildConfig{slots: m, forceMIH: true})
+	tab := x.tables[a]
+	if len(tab.slots) != m {
+		t.Fatalf("built %d slots, want %d", len(tab.slots), m)
+	}
+	queries := idxTestQueries(rng, a, entries, 9)
+	for _, r := range idxTestRadii(a) {
+		for qi, q := range queries {
+			mih := tab.search(&q.Code, r, nil)
+			lin := tab.linear(&q.Code, r, nil)
+			slices.SortFunc(lin, func(a, b idxHit) int {
+				if a.dist != b.dist {
+					return int(a.dist - b.dist)
+				}
+				return int(a.pos) - int(b.pos)
+			})
+			if !slices.Equal(mih, lin) {
+				t.Fatalf("r=%d query %d (%s): mih %d hits, linear %d hits (plan %+v)", r, qi, q, len(mih), len(lin), tab.plans[max(r, 0)])
+			}
+			if !slices.Contains([]int{0, 1, 5, 10, 16, 31, 47}, r) {
+				continue
+			}
+			got := idxKeys(x.Query(q, r, nil))
+			want := idxBrute(entries, q, r)
+			if !slices.Equal(got, want) {
+				t.Fatalf("r=%d query %d: Query gives %d matches, brute force %d", r, qi, len(got), len(want))
+			}
+		}
+	}
+}
+
 func TestIndexAutoLayout(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var entries []Entry

@@ -1,0 +1,20 @@
+//go:build !amd64
+
+package detector
+
+const (
+	mihUseAVX512 = false
+	mihUseAVX2   = false
+)
+
+func mihScanCells(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32) (nout, nspill int, ok bool) {
+	return 0, 0, false
+}
+
+func mihScanRunsAVX512(ov, runs *uint32, n int, ql, idBits uint32, out *uint32) (nout int) {
+	panic("unreachable")
+}
+
+func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int) {
+	panic("unreachable")
+}
