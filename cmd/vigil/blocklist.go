@@ -119,29 +119,12 @@ func blocklistTarget(key, keyHash, addr string) (kind, value string, err error) 
 	case key != "":
 		return signal.BlockKindKey, ingest.KeyHash(key), nil
 	case keyHash != "":
-		if !isSHA256Hex(keyHash) {
-			return "", "", fmt.Errorf("--key-sha256 %q is not 64 lowercase hex digits", keyHash)
-		}
-		return signal.BlockKindKey, keyHash, nil
+		value, err = signal.NormalizeBlockValue(signal.BlockKindKey, keyHash)
+		return signal.BlockKindKey, value, err
 	default:
-		ip, ok := signal.NormalizeAddr(addr)
-		if !ok {
-			return "", "", fmt.Errorf("--addr %q is not an IP address", addr)
-		}
-		return signal.BlockKindAddr, ip, nil
+		value, err = signal.NormalizeBlockValue(signal.BlockKindAddr, addr)
+		return signal.BlockKindAddr, value, err
 	}
-}
-
-func isSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func dash(s string) string {

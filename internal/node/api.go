@@ -32,6 +32,8 @@ var apiRoutes = []apiRoute{
 	{"GET", "/api/index", (*Node).apiIndex},
 	{"POST", "/api/index/reload", (*Node).apiIndexReload},
 	{"POST", "/api/joins", (*Node).apiJoin},
+	{"GET", "/api/blocklist", (*Node).apiBlocklist},
+	{"DELETE", "/api/blocklist/{kind}/{value}", (*Node).apiUnblock},
 	{"GET", "/api/openapi.json", (*Node).apiOpenAPI},
 }
 
@@ -184,6 +186,42 @@ func (n *Node) apiBlock(w http.ResponseWriter, r *http.Request) {
 		enforced = "local"
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"event": ev.ID, "stream": st.ID, "enforced": enforced})
+}
+
+// apiBlocklist lists the node's copy of the fleet's blocklist: what its
+// admission refuses.
+func (n *Node) apiBlocklist(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"node": n.cfg.NodeID, "entries": n.sig.blocklist.list(time.Now())})
+}
+
+// apiUnblock lifts one block in the fleet's bucket, so every node's watcher
+// drops it, and in the node's copy at once. An entry the node applied
+// while NATS was down exists only in its copy and is lifted there.
+func (n *Node) apiUnblock(w http.ResponseWriter, r *http.Request) {
+	kind := r.PathValue("kind")
+	value, err := signal.NormalizeBlockValue(kind, r.PathValue("value"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	key := signal.BlocklistKey(kind, value)
+	_, local := n.sig.blocklist.get(key, time.Now())
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.PublishTimeout)
+	defer cancel()
+	err = n.bus.DeleteBlocklist(ctx, kind, value)
+	switch {
+	case err == nil, errors.Is(err, signal.ErrNotBlocked) && local:
+	case errors.Is(err, signal.ErrNotBlocked):
+		writeError(w, http.StatusNotFound, "not blocklisted: "+key)
+		return
+	default:
+		n.log.Warn("block not lifted: the fleet's blocklist is unreachable", "entry", key, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the fleet's blocklist is unreachable; the block stays: "+err.Error())
+		return
+	}
+	n.sig.blocklist.del(key)
+	n.log.Info("block lifted", "entry", key, "via", "api")
+	writeJSON(w, http.StatusOK, map[string]string{"lifted": key, "kind": kind, "value": value})
 }
 
 func (n *Node) apiIndex(w http.ResponseWriter, _ *http.Request) {

@@ -318,3 +318,61 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("no 'node stopped' line")
 	}
 }
+
+// The admin API lists the blocklist the node enforces and lifts an entry on
+// every node: after the DELETE the key is admitted again; a second DELETE
+// finds nothing; malformed kinds and values are refused.
+func TestAdminAPIBlocklist(t *testing.T) {
+	h := startNode(t, "", "--admin-token", adminToken)
+	keyed := ingest.Request{Protocol: "rtmp", Name: "x", ID: "x", Key: "k1", Remote: "192.0.2.1:1"}
+	// The node subscribes to block signals before it says it serves.
+	waitUntil(t, "node serving", 10*time.Second, func() bool { return strings.Contains(h.log.String(), "node serving") })
+	ban := signal.NewBlockEvent("test://moderator", signal.Block{
+		Target: &signal.Target{Key: "k1", RemoteAddr: "10.1.2.3:4000", TTLSeconds: 600}, Reason: signal.ReasonManual, Note: "ban",
+	})
+	raw, _ := json.Marshal(ban)
+	if err := h.nc.Publish(signal.BlockSubject(""), raw); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "ban reaches admission", 5*time.Second, func() bool {
+		return errorsIs(h.node.blocklisted(context.Background(), keyed), ingest.ErrRefused)
+	})
+	if code, _ := h.api("GET", "/api/blocklist", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("without a token: %d", code)
+	}
+	code, list := h.api("GET", "/api/blocklist", adminToken, nil)
+	entries, _ := list["entries"].([]any)
+	if code != http.StatusOK || len(entries) != 2 {
+		t.Fatalf("list: %d %v", code, list)
+	}
+	var values []string
+	for _, e := range entries {
+		values = append(values, e.(map[string]any)["value"].(string))
+	}
+	slices.Sort(values)
+	if want := []string{"10.1.2.3", ingest.KeyHash("k1")}; !slices.Equal(values, want) {
+		t.Fatalf("values %v, want %v", values, want)
+	}
+
+	path := "/api/blocklist/key/" + ingest.KeyHash("k1")
+	if code, res := h.api("DELETE", path, adminToken, nil); code != http.StatusOK || res["lifted"] != "key."+ingest.KeyHash("k1") {
+		t.Fatalf("delete: %d %v", code, res)
+	}
+	if err := h.node.blocklisted(context.Background(), keyed); err != nil {
+		t.Fatalf("lifted key still refused: %v", err)
+	}
+	if code, list := h.api("GET", "/api/blocklist", adminToken, nil); code != http.StatusOK || len(list["entries"].([]any)) != 1 {
+		t.Fatalf("list after delete: %d %v", code, list)
+	}
+	if code, _ := h.api("DELETE", path, adminToken, nil); code != http.StatusNotFound {
+		t.Errorf("second delete: %d, want 404", code)
+	}
+	for _, p := range []string{"/api/blocklist/key/K1", "/api/blocklist/addr/not-an-ip", "/api/blocklist/stream/x"} {
+		if code, _ := h.api("DELETE", p, adminToken, nil); code != http.StatusBadRequest {
+			t.Errorf("DELETE %s: %d, want 400", p, code)
+		}
+	}
+	if code, _ := h.api("DELETE", "/api/blocklist/addr/10.1.2.3", adminToken, nil); code != http.StatusOK {
+		t.Errorf("delete address: %d", code)
+	}
+}

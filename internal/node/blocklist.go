@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +59,25 @@ func (b *blocklist) len(now time.Time) int {
 		}
 	}
 	return len(b.entries)
+}
+
+// list returns the live entries, soonest to expire first.
+func (b *blocklist) list(now time.Time) []signal.BlocklistEntry {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := []signal.BlocklistEntry{}
+	for _, e := range b.entries {
+		if now.Before(e.ExpiresAt) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b signal.BlocklistEntry) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Kind+a.Value, b.Kind+b.Value)
+	})
+	return out
 }
 
 // errBlocklisted is the cause of a refusal by the blocklist.

@@ -62,6 +62,27 @@ func NormalizeAddr(s string) (string, bool) {
 	return a.Unmap().WithZone("").String(), true
 }
 
+// NormalizeBlockValue checks the value of a blocklist entry of the given kind
+// and returns it in the form the bucket keys it by: a key's SHA-256 as 64
+// lowercase hex digits, an address as NormalizeAddr gives it.
+func NormalizeBlockValue(kind, value string) (string, error) {
+	switch kind {
+	case BlockKindKey:
+		if len(value) != 64 || strings.Trim(value, "0123456789abcdef") != "" {
+			return "", fmt.Errorf("signal: %q is not a key's SHA-256 in 64 lowercase hex digits", value)
+		}
+		return value, nil
+	case BlockKindAddr:
+		ip, ok := NormalizeAddr(value)
+		if !ok {
+			return "", fmt.Errorf("signal: %q is not an IP address", value)
+		}
+		return ip, nil
+	default:
+		return "", fmt.Errorf("signal: blocklist kind %q is not %s or %s", kind, BlockKindKey, BlockKindAddr)
+	}
+}
+
 // Blocklist opens the blocklist bucket, creating it when missing.
 func (b *Bus) Blocklist(ctx context.Context) (jetstream.KeyValue, error) {
 	return b.bucket(ctx, jetstream.KeyValueConfig{
