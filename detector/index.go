@@ -152,18 +152,7 @@ func (x *Index) Query(h Hash, maxDistance int, dst []Match) []Match {
 	}
 	hp := idxHitPool.Get().(*[]idxHit)
 	hits := t.search(&h.Code, maxDistance, (*hp)[:0])
-	allowed := false
-	for _, hit := range hits {
-		if x.tags[t.tags[hit.pos]].flags&idxTagAllow != 0 {
-			allowed = true
-			break
-		}
-	}
-	if !allowed {
-		for _, hit := range hits {
-			dst = append(dst, Match{Entry: x.entryAt(t, hit.pos), Distance: int(hit.dist)})
-		}
-	}
+	dst = x.appendMatches(t, hits, dst)
 	*hp = hits
 	idxHitPool.Put(hp)
 	return dst
@@ -180,20 +169,23 @@ func (x *Index) QueryLinear(h Hash, maxDistance int, dst []Match) []Match {
 	hp := idxHitPool.Get().(*[]idxHit)
 	hits := t.linear(&h.Code, maxDistance, (*hp)[:0])
 	slices.SortFunc(hits, idxHitCmp)
-	allowed := false
-	for _, hit := range hits {
-		if x.tags[t.tags[hit.pos]].flags&idxTagAllow != 0 {
-			allowed = true
-			break
-		}
-	}
-	if !allowed {
-		for _, hit := range hits {
-			dst = append(dst, Match{Entry: x.entryAt(t, hit.pos), Distance: int(hit.dist)})
-		}
-	}
+	dst = x.appendMatches(t, hits, dst)
 	*hp = hits
 	idxHitPool.Put(hp)
+	return dst
+}
+
+// appendMatches appends hits to dst as matches, or nothing when one of them
+// is an allowlist entry.
+func (x *Index) appendMatches(t *idxTable, hits []idxHit, dst []Match) []Match {
+	for _, hit := range hits {
+		if x.tags[t.tags[hit.pos]].flags&idxTagAllow != 0 {
+			return dst
+		}
+	}
+	for _, hit := range hits {
+		dst = append(dst, Match{Entry: x.entryAt(t, hit.pos), Distance: int(hit.dist)})
+	}
 	return dst
 }
 

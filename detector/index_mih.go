@@ -467,15 +467,7 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 // mihPoissonSpill is the expected overflow run, length word included, of a
 // posting-cell bucket that holds Poisson(mean) postings.
 func mihPoissonSpill(mean float64) float64 {
-	p := math.Exp(-mean) // P(X = 0)
-	words := 0.0
-	for x := 1; x < 40*int(mean+1); x++ {
-		p *= mean / float64(x)
-		if x > mihPostCellCap {
-			words += p * float64(1+x-mihPostCellCap)
-		}
-	}
-	return words
+	return mihPoissonOverflow(mean, func(over int) float64 { return float64(1 + over) })
 }
 
 // mihClampCoarse keeps a slot's coarse bits within its width and leaves no
@@ -553,15 +545,21 @@ func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 // bucket reads when buckets hold Poisson(mean) postings: the postings past
 // mihPostCellCap plus the run's length word, 16 to a line, rounded up.
 func mihSpillLines(mean float64) float64 {
+	return mihPoissonOverflow(mean, func(over int) float64 { return math.Ceil(float64(over+1) / 16) })
+}
+
+// mihPoissonOverflow is the expectation of f(X - mihPostCellCap) over the
+// buckets that overflow, X ~ Poisson(mean).
+func mihPoissonOverflow(mean float64, f func(over int) float64) float64 {
 	p := math.Exp(-mean) // P(X = 0)
-	lines := 0.0
+	sum := 0.0
 	for x := 1; x < 40*int(mean+1); x++ {
 		p *= mean / float64(x)
 		if x > mihPostCellCap {
-			lines += p * math.Ceil(float64(x-mihPostCellCap+1)/16)
+			sum += p * f(x-mihPostCellCap)
 		}
 	}
-	return lines
+	return sum
 }
 
 // mihLinearCost is the modelled cost of a linear scan.

@@ -9,36 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/vigilstream/vigil/internal/signal"
 	"github.com/vigilstream/vigil/internal/testenv"
 )
-
-// exampleNATS runs a nats-server loaded from the example configuration
-// shipped in internal/signal/examples, on a random loopback port; each
-// role's password is its name.
-func exampleNATS(t *testing.T) string {
-	t.Helper()
-	for _, role := range []string{"NODE", "ENFORCER", "OPERATOR", "REVIEWER", "SYS"} {
-		t.Setenv("VIGIL_"+role+"_PASSWORD", strings.ToLower(role))
-	}
-	opts, err := server.ProcessConfigFile(filepath.Join("..", "signal", "examples", "nats-server.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Host, opts.Port, opts.StoreDir, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, t.TempDir(), true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s.ClientURL()
-}
 
 // asRole connects as a user of the example configuration and records the
 // errors the server sends it.
@@ -69,7 +43,7 @@ func asRole(t *testing.T, url, user string) (*nats.Conn, func() string) {
 // refused by the server and never reaches the node; a trusted service's
 // block still ends the stream.
 func TestBadSignalInput(t *testing.T) {
-	url := exampleNATS(t)
+	url := testenv.ExampleNATS(t, filepath.Join("..", "signal", "examples"))
 	h := runNode(t, nodeOpts{natsURL: url, user: "node", pass: "node"})
 	p := testenv.Publish(t, h.rtmpURL("benign"), testenv.PublishOptions{Duration: 60 * time.Second})
 	st := h.waitStream("benign", 10*time.Second)

@@ -18,26 +18,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+	"github.com/vigilstream/vigil/internal/testenv"
 )
-
-// runServer starts a nats-server with opts on a random loopback port.
-func runServer(t *testing.T, opts *server.Options) *server.Server {
-	t.Helper()
-	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
-	if opts.StoreDir == "" {
-		opts.JetStream, opts.StoreDir = true, t.TempDir()
-	}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
 
 // Each way to authenticate to an external server connects with the right
 // secret and is refused with a wrong one.
@@ -66,7 +48,7 @@ func TestConnectAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := runServer(t, tt.opts)
+			s := testenv.NATSServer(t, tt.opts)
 			b, err := Connect(context.Background(), BusConfig{URLs: s.ClientURL(), Name: "t", Auth: tt.good}, discard())
 			if err != nil {
 				t.Fatalf("good credentials refused: %v", err)
@@ -103,7 +85,7 @@ func TestConnectTLSClientCert(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	s := runServer(t, &server.Options{
+	s := testenv.NATSServer(t, &server.Options{
 		TLS: true, TLSVerify: true,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}},

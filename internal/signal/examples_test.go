@@ -11,26 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vigilstream/vigil/internal/testenv"
 )
-
-// exampleServer runs a nats-server loaded from examples/nats-server.conf,
-// on a random port with its storage in a temporary directory, and returns
-// its URL. Every role's password is its name.
-func exampleServer(t *testing.T) string {
-	t.Helper()
-	for _, role := range []string{"NODE", "ENFORCER", "OPERATOR", "REVIEWER", "SYS"} {
-		t.Setenv("VIGIL_"+role+"_PASSWORD", strings.ToLower(role))
-	}
-	opts, err := server.ProcessConfigFile(filepath.Join("examples", "nats-server.conf"))
-	if err != nil {
-		t.Fatalf("example configuration: %v", err)
-	}
-	opts.StoreDir = t.TempDir()
-	return runServer(t, opts).ClientURL()
-}
 
 // role connects as one of the example configuration's users and records
 // the permission violations the server reports to it.
@@ -80,7 +64,7 @@ func (r *role) violated(subject string) bool {
 // an operator publishes indexes and jobs, and a reviewer who tries to
 // publish a block is refused by the server.
 func TestExampleServerConfig(t *testing.T) {
-	url := exampleServer(t)
+	url := testenv.ExampleNATS(t, "examples")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
