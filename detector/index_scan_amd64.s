@@ -6,9 +6,9 @@
 // with the allowed low-bit distance in its low 6 bits. The postings of a
 // line (lanes 1..min(header, 15)) whose low bits lie within that distance of
 // ql have their positions appended to out, 64 bytes stored at a time, so out
-// needs 16 spare words. Lines whose header says they overflow have their
-// index appended to spill, and the start of their overflow run in ov
-// prefetched. Line addrs[i+dist] is prefetched while line i is scanned, as
+// needs 16 spare words. Lines whose header says they overflow append a
+// pair to spill, the start of their overflow run in ov and the allowed
+// distance, and have the start of that run prefetched. Line addrs[i+dist] is prefetched while line i is scanned, as
 // long as i+dist < total.
 TEXT ·mihScanCellsAVX512(SB), NOSPLIT, $0-80
 	MOVQ addrs+0(FP), SI
@@ -65,7 +65,11 @@ noprefetch:
 	ADDQ AX, DX
 	CMPL CX, $15
 	JLS next
-	MOVL BX, (R11)(R12*4)
+	LEAL -16(CX), AX             // the run's start
+	MOVL AX, (R11)(R12*8)
+	MOVQ (SI)(BX*8), AX
+	ANDL $63, AX                 // and allowed distance
+	MOVL AX, 4(R11)(R12*8)
 	INCQ R12
 	MOVQ ov+56(FP), AX
 	PREFETCHT0 -64(AX)(CX*4)
@@ -277,7 +281,11 @@ noprefetch2:
 
 	CMPL CX, $15
 	JLS next2
-	MOVL BX, (R11)(R12*4)
+	LEAL -16(CX), AX
+	MOVL AX, (R11)(R12*8)
+	MOVQ (SI)(BX*8), AX
+	ANDL $63, AX
+	MOVL AX, 4(R11)(R12*8)
 	INCQ R12
 	MOVQ ov+56(FP), AX
 	PREFETCHT0 -64(AX)(CX*4)

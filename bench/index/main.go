@@ -109,6 +109,7 @@ type result struct {
 	LoadSeconds   float64 `json:"load_s"`
 	RSSMiB        float64 `json:"rss_mib"`
 	PeakRSSMiB    float64 `json:"peak_rss_mib"`
+	HugeMiB       float64 `json:"huge_mib"`
 	Slots         []int   `json:"slot_bits"`
 	MedianUS      float64 `json:"median_us"`
 	P99US         float64 `json:"p99_us"`
@@ -161,8 +162,8 @@ func parent(ctx context.Context, c config, stdout io.Writer) error {
 		return err
 	}
 	res.Algo, res.Data, res.N, res.R = c.algo.String(), c.data, c.n, c.r
-	fmt.Fprintf(stdout, "%s %s n=%d r=%d: build %.1fs (peak %.0f MiB), file %.0f MiB, load %.2fs, RSS %.0f MiB (peak %.0f), slots %v\n",
-		res.Algo, res.Data, res.N, res.R, res.BuildSeconds, res.BuildPeakMiB, res.FileMiB, res.LoadSeconds, res.RSSMiB, res.PeakRSSMiB, res.Slots)
+	fmt.Fprintf(stdout, "%s %s n=%d r=%d: build %.1fs (peak %.0f MiB), file %.0f MiB, load %.2fs, RSS %.0f MiB (peak %.0f, on huge pages %.0f), slots %v\n",
+		res.Algo, res.Data, res.N, res.R, res.BuildSeconds, res.BuildPeakMiB, res.FileMiB, res.LoadSeconds, res.RSSMiB, res.PeakRSSMiB, res.HugeMiB, res.Slots)
 	fmt.Fprintf(stdout, "  thread CPU per query: median %.1f us, p99 %.1f us, p99.9 %.1f us (load average while timing: %s)\n",
 		res.CPUMedianUS, res.CPUP99US, res.CPUP999US, res.LoadAvg)
 	fmt.Fprintf(stdout, "  query wall time: median %.1f us (miss %.1f, near %.1f), p99 %.1f us, p99.9 %.1f us, max %.0f us; linear median %.0f us; batch of 1000: %.0f queries/s (linear %.0f); same answers as linear: %v\n",
@@ -293,7 +294,7 @@ func childBuild(c config, stdout io.Writer) error {
 	}
 	return json.NewEncoder(stdout).Encode(map[string]any{
 		"build_s":            secs,
-		"build_peak_rss_mib": procMiB("VmHWM"),
+		"build_peak_rss_mib": procMiB("status", "VmHWM"),
 		"file_mib":           float64(fi.Size()) / (1 << 20),
 	})
 }
@@ -306,7 +307,8 @@ func childQuery(c config, stdout io.Writer) error {
 	}
 	load := time.Since(start).Seconds()
 	runtime.GC()
-	rss := procMiB("VmRSS")
+	rss := procMiB("status", "VmRSS")
+	huge := procMiB("smaps_rollup", "AnonHugePages")
 
 	data, err := os.ReadFile(c.qfile)
 	if err != nil {
@@ -392,7 +394,8 @@ func childQuery(c config, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(map[string]any{
 		"load_s":                  load,
 		"rss_mib":                 rss,
-		"peak_rss_mib":            procMiB("VmHWM"),
+		"peak_rss_mib":            procMiB("status", "VmHWM"),
+		"huge_mib":                huge,
 		"slot_bits":               slots,
 		"median_us":               us(pct(lat, 0.5)),
 		"p99_us":                  us(pct(lat, 0.99)),
@@ -428,9 +431,10 @@ func loadavg() string {
 	return f[0]
 }
 
-// procMiB reads a memory figure of this process from /proc/self/status.
-func procMiB(field string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
+// procMiB reads a memory figure of this process from /proc/self/file
+// (status, smaps_rollup).
+func procMiB(file, field string) float64 {
+	data, err := os.ReadFile("/proc/self/" + file)
 	if err != nil {
 		return 0
 	}
