@@ -57,11 +57,21 @@ func TestMihMixInvertibleLinear(t *testing.T) {
 	}
 }
 
-// mihCheckPostCells checks the layout of a wider table's posting cells:
-// every entry's posting sits in the line of mix(its key) or that line's
-// overflow run, and maxRun is the longest run.
-func mihCheckPostCells(t *testing.T, tab *idxTable) {
+// mihCheckLayout checks where a wider table keeps its entries: each in
+// slot 0's range of its slot-0 key (in key order: slot 0 has no mix), and
+// its posting in the line of mix(its key) of every later slot or that
+// line's overflow run; maxRun is the longest run.
+func mihCheckLayout(t *testing.T, tab *idxTable) {
 	t.Helper()
+	if s := tab.slots[0]; s.offsets != nil {
+		low := uint(s.width - s.coarse)
+		for i := range tab.n {
+			b := s.mix.apply(mihSub(tab.codes[i*tab.words:(i+1)*tab.words], s.start, s.width) >> low)
+			if lo, hi := s.offsets[b], s.offsets[b+1]; uint32(i) < lo || uint32(i) >= hi {
+				t.Fatalf("slot 0: entry %d outside its bucket %d, [%d, %d)", i, b, lo, hi)
+			}
+		}
+	}
 	for k := 1; k < len(tab.slots); k++ {
 		s := tab.slots[k]
 		c := s.pcells

@@ -180,7 +180,7 @@ func idxCheckMIH(t *testing.T, rng *rand.Rand, a Algorithm, m int, entries []Ent
 	if len(tab.slots) != m {
 		t.Fatalf("built %d slots, want %d", len(tab.slots), m)
 	}
-	mihCheckPostCells(t, tab)
+	mihCheckLayout(t, tab)
 	queries := idxTestQueries(rng, a, entries, 9)
 	for _, r := range idxTestRadii(a) {
 		for qi, q := range queries {
