@@ -167,7 +167,7 @@ type mihScratch struct {
 	probes []mihProbe
 	cands  []uint32
 	addrs  []uintptr // lines to prefetch
-	spill  []uint32  // overflow runs of one-word tables
+	spill  []uint32  // overflow runs found by the scan
 }
 
 // mihProbe is one slot-0 bucket: a range of table positions.
