@@ -87,7 +87,7 @@ type idxTable struct {
 	words  int // 64-bit words per code
 	n      int
 	codes  []uint64 // n*words, code i at codes[i*words:]
-	tags   []uint32
+	tags   idxTags // per entry, an index into Index.tags
 	ids    []uint32
 	times  []float64 // nil when every entry's time is zero
 	idBits uint      // bits of a posting that hold the entry position
@@ -179,7 +179,7 @@ func (x *Index) QueryLinear(h Hash, maxDistance int, dst []Match) []Match {
 // is an allowlist entry.
 func (x *Index) appendMatches(t *idxTable, hits []idxHit, dst []Match) []Match {
 	for _, hit := range hits {
-		if x.tags[t.tags[hit.pos]].flags&idxTagAllow != 0 {
+		if x.tags[t.tags.at(hit.pos)].flags&idxTagAllow != 0 {
 			return dst
 		}
 	}
@@ -257,7 +257,7 @@ func (x *Index) idString(ref uint32) string {
 }
 
 func (x *Index) entryAt(t *idxTable, pos uint32) Entry {
-	tg := x.tags[t.tags[pos]]
+	tg := x.tags[t.tags.at(pos)]
 	e := Entry{
 		Hash:   Hash{Algorithm: t.algo},
 		List:   x.str(tg.list),

@@ -172,7 +172,7 @@ func (b *Builder) Build() (*Index, error) {
 		if tb == nil || len(tb.tags) == 0 {
 			continue
 		}
-		x.tables[a] = tb.finish(b.cfg)
+		x.tables[a] = tb.finish(b.cfg, len(b.tags))
 	}
 	cfg := b.cfg
 	*b = Builder{cfg: cfg}
@@ -181,7 +181,7 @@ func (b *Builder) Build() (*Index, error) {
 
 // finish orders the table by its slot-0 substring and builds the posting
 // lists of the other slots.
-func (tb *idxTableBuilder) finish(cfg idxBuildConfig) *idxTable {
+func (tb *idxTableBuilder) finish(cfg idxBuildConfig, ntags int) *idxTable {
 	n := len(tb.tags)
 	words := tb.algo.Bits() / 64
 	t := &idxTable{
@@ -189,7 +189,7 @@ func (tb *idxTableBuilder) finish(cfg idxBuildConfig) *idxTable {
 		words:  words,
 		n:      n,
 		codes:  tb.codes,
-		tags:   tb.tags,
+		tags:   idxNarrowTags(tb.tags, ntags),
 		ids:    tb.ids,
 		times:  tb.times,
 		idBits: uint(max(1, bits.Len32(uint32(n-1)))),
@@ -259,7 +259,7 @@ func (t *idxTable) mihOrder() {
 		copy(codes[nw*w:(nw+1)*w], t.codes[int(old)*w:int(old+1)*w])
 	}
 	t.codes = codes
-	t.tags = idxPermute(t.tags, perm)
+	t.tags = t.tags.permute(perm)
 	t.ids = idxPermute(t.ids, perm)
 	if t.times != nil {
 		t.times = idxPermute(t.times, perm)

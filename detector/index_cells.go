@@ -227,8 +227,9 @@ const mihPostCellTarget = 9.0
 
 // mihPostCellBudget caps the posting cells of a table, lines and overflow
 // runs of all slots together, in bytes an entry, so that 10M PDQ codes stay
-// well under 1 GiB resident: codes, tags and ids take 40 bytes an entry;
-// 10 slots of 20 coarse bits would take 69 more, of 19 bits 47.
+// well under 1 GiB resident: codes, tags and ids take 37 bytes an entry
+// (tags one byte, for a few hundred tags at most); 10 slots of 20 coarse
+// bits would take 69 more, of 19 bits 47.
 const mihPostCellBudget = 60.0
 
 // mihPostCells holds one slot's buckets of postings as cache lines.

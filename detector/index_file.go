@@ -19,7 +19,7 @@ import (
 //
 //	header, 64 bytes:
 //	  0  magic "VIGILIDX"
-//	  8  u32 format version (2)
+//	  8  u32 format version (IndexVersion)
 //	 12  u32 header size (64)
 //	 16  u64 body size in bytes
 //	 24  u32 CRC-32C (Castagnoli) of the body
@@ -37,11 +37,11 @@ import (
 //	  id blob         uvarint-length-prefixed ids that are not small numbers
 //	  per table:
 //	    table header  u8 algorithm, u8 slots, u8 position bits, u8 has times,
-//	                  u32 reserved, u64 entries
+//	                  u8 tag width (1, 2 or 4), u8 x 3 reserved, u64 entries
 //	    slot headers  per slot u16 first bit, u8 width, u8 coarse bits,
 //	                  u32 reserved
 //	    codes         u64 x words x entries, ordered by slot-0 substring
-//	    tags          u32 x entries
+//	    tags          u8, u16 or u32 (the tag width) x entries
 //	    id references u32 x entries (bit 31: the id is the number itself)
 //	    times         f64 x entries, when has times
 //	    slot 0        offsets u32 x (2^coarse+1), for multi-word (PDQ) tables
@@ -59,8 +59,9 @@ const IndexMagic = "VIGILIDX"
 // IndexVersion is the index file version this package reads and writes.
 // Version 2 dropped the offsets and postings of one-word tables, version 3
 // the postings and offsets of every slot after the first of multi-word
-// tables; older files are refused with a request to rebuild.
-const IndexVersion = 3
+// tables, version 4 narrowed the entry tags to the bytes the tag count
+// needs; older files are refused with a request to rebuild.
+const IndexVersion = 4
 
 const idxHeaderSize = 64
 
@@ -169,6 +170,7 @@ func (x *Index) fileSections() [][]byte {
 		if t.times != nil {
 			th[3] = 1
 		}
+		th[4] = byte(t.tags.width)
 		binary.LittleEndian.PutUint64(th[8:], uint64(t.n))
 		for k, s := range t.slots {
 			binary.LittleEndian.PutUint16(th[16+8*k:], uint16(s.start))
@@ -177,7 +179,7 @@ func (x *Index) fileSections() [][]byte {
 		}
 		// Header and slot headers are two sections, as the reader takes
 		// them: it learns the slot count from the first.
-		out = append(out, th[:16], th[16:], idxBytes(t.codes), idxBytes(t.tags), idxBytes(t.ids))
+		out = append(out, th[:16], th[16:], idxBytes(t.codes), t.tags.b, idxBytes(t.ids))
 		if t.times != nil {
 			out = append(out, idxBytes(t.times))
 		}
@@ -557,11 +559,15 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 	if t.codes, err = idxTakeCol[uint64](c, uint64(n*t.words), "codes"); err != nil {
 		return nil, err
 	}
-	if t.tags, err = idxTakeCol[uint32](c, n64, "entry tags"); err != nil {
+	t.tags.width = int(th[4])
+	if t.tags.width != 1 && t.tags.width != 2 && t.tags.width != 4 {
+		return nil, fmt.Errorf("%s table: tags of %d bytes", a, t.tags.width)
+	}
+	if t.tags.b, err = c.take(n64*uint64(t.tags.width), "entry tags"); err != nil {
 		return nil, err
 	}
-	for i, tg := range t.tags {
-		if tg >= uint32(len(x.tags)) {
+	for i := range uint32(n) {
+		if tg := t.tags.at(i); tg >= uint32(len(x.tags)) {
 			return nil, fmt.Errorf("%s entry %d: tag %d out of range", a, i, tg)
 		}
 	}

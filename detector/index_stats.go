@@ -56,7 +56,8 @@ func (x *Index) Stats() IndexStats {
 			continue
 		}
 		perTag := make([]int, len(x.tags))
-		for _, tg := range t.tags {
+		for i := range t.n {
+			tg := t.tags.at(uint32(i))
 			perTag[tg]++
 		}
 		for i, c := range perTag {
@@ -81,7 +82,7 @@ func (x *Index) Stats() IndexStats {
 				break
 			}
 		}
-		ts.Bytes += int64(len(t.codes))*8 + int64(len(t.tags)+len(t.ids))*4 + int64(len(t.times))*8
+		ts.Bytes += int64(len(t.codes))*8 + int64(len(t.tags.b)) + int64(len(t.ids))*4 + int64(len(t.times))*8
 		st.Tables = append(st.Tables, ts)
 	}
 	for k, c := range counts {
