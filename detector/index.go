@@ -87,7 +87,7 @@ type idxTable struct {
 	words  int // 64-bit words per code
 	n      int
 	codes  []uint64 // n*words, code i at codes[i*words:]
-	tags   idxTags // per entry, an index into Index.tags
+	tags   idxTags  // per entry, an index into Index.tags
 	ids    []uint32
 	times  []float64 // nil when every entry's time is zero
 	idBits uint      // bits of a posting that hold the entry position
