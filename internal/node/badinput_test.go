@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/vigilstream/vigil/internal/signal"
 	"github.com/vigilstream/vigil/internal/testenv"
+	"github.com/vigilstream/vigil/internal/testenv/natstest"
 )
 
 // asRole connects as a user of the example configuration and records the
@@ -43,7 +44,7 @@ func asRole(t *testing.T, url, user string) (*nats.Conn, func() string) {
 // refused by the server and never reaches the node; a trusted service's
 // block still ends the stream.
 func TestBadSignalInput(t *testing.T) {
-	url := testenv.ExampleNATS(t, filepath.Join("..", "signal", "examples"))
+	url := natstest.ExampleNATS(t, filepath.Join("..", "signal", "examples"))
 	h := runNode(t, nodeOpts{natsURL: url, user: "node", pass: "node"})
 	p := testenv.Publish(t, h.rtmpURL("benign"), testenv.PublishOptions{Duration: 60 * time.Second})
 	st := h.waitStream("benign", 10*time.Second)

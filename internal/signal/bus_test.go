@@ -18,7 +18,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
-	"github.com/vigilstream/vigil/internal/testenv"
+	"github.com/vigilstream/vigil/internal/testenv/natstest"
 )
 
 // Each way to authenticate to an external server connects with the right
@@ -48,7 +48,7 @@ func TestConnectAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := testenv.NATSServer(t, tt.opts)
+			s := natstest.NATSServer(t, tt.opts)
 			b, err := Connect(context.Background(), BusConfig{URLs: s.ClientURL(), Name: "t", Auth: tt.good}, discard())
 			if err != nil {
 				t.Fatalf("good credentials refused: %v", err)
@@ -85,7 +85,7 @@ func TestConnectTLSClientCert(t *testing.T) {
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	s := testenv.NATSServer(t, &server.Options{
+	s := natstest.NATSServer(t, &server.Options{
 		TLS: true, TLSVerify: true,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}},

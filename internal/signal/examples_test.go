@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/vigilstream/vigil/internal/testenv"
+	"github.com/vigilstream/vigil/internal/testenv/natstest"
 )
 
 // role connects as one of the example configuration's users and records
@@ -64,7 +64,7 @@ func (r *role) violated(subject string) bool {
 // an operator publishes indexes and jobs, and a reviewer who tries to
 // publish a block is refused by the server.
 func TestExampleServerConfig(t *testing.T) {
-	url := testenv.ExampleNATS(t, "examples")
+	url := natstest.ExampleNATS(t, "examples")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -1,4 +1,8 @@
-package testenv
+// Package natstest starts nats-servers for tests. It is apart from testenv
+// because importing the server starts a goroutine that samples the process
+// every second and allocates as it does, which the zero-allocation tests of
+// the packages that use testenv would count.
+package natstest
 
 import (
 	"path/filepath"
