@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilstream/vigil/internal/testenv"
 	"github.com/vigilstream/vigil/sampler"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	sampler.SilenceFFmpegLogs()
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, testenv.LeakOptions()...)
 }
 
 // vigil runs the command line in-process and returns its output.

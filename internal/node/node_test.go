@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	sampler.SilenceFFmpegLogs()
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, testenv.LeakOptions()...)
 }
 
 type harness struct {
