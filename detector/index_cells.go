@@ -227,10 +227,11 @@ const mihPostCellTarget = 9.0
 
 // mihPostCellBudget caps the posting cells of a table, lines and overflow
 // runs of all slots together, in bytes an entry, so that 10M PDQ codes stay
-// well under 1 GiB resident: codes, tags and ids take 37 bytes an entry
-// (tags one byte, for a few hundred tags at most); 10 slots of 20 coarse
-// bits would take 69 more, of 19 bits 47.
-const mihPostCellBudget = 60.0
+// under 1 GiB resident: codes, tags and ids take 37 bytes an entry (tags
+// one byte, for a few hundred tags at most); 10 slots of 20 coarse bits
+// would take 67 more, of 19 bits 44. At 63, 10M random codes get 8 slots of
+// 20 bits and 2 of 19 (983 MiB resident), clustered 7 and 3 (980 MiB).
+const mihPostCellBudget = 63.0
 
 // mihPostCells holds one slot's buckets of postings as cache lines.
 type mihPostCells struct {
@@ -265,8 +266,11 @@ func mihAlignedUint32s(n int) []uint32 {
 // their cells fit mihPostCellBudget, counted on the codes themselves
 // (clustered lists spill more than uniform ones): from the slot with the
 // most, the last first. A bit less halves a slot's lines and lengthens its
-// overflow runs. Measured at 10M PDQ codes, r=31 (in-process medians): 7
-// slots of 20 bits and 3 of 19, 63 us; 6 and 4, 64 us; 5 and 5, 71 us.
+// overflow runs. Measured at 10M PDQ codes, r=31 (in-process medians),
+// before the cells were mixed: 7 slots of 20 bits and 3 of 19, 63 us; 6 and
+// 4, 64 us; 5 and 5, 71 us. Mixed and on huge pages, where a run costs as
+// much as a line (bench/index medians): 6 and 4, 33.3 us; 8 and 2, 29.0-30.3
+// us.
 func (t *idxTable) mihFitPostCells() {
 	if t.words == 1 || len(t.slots) < 2 {
 		return

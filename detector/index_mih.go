@@ -188,7 +188,7 @@ type mihProbe struct {
 // 100 us, posting cells (one line a bucket, not an offsets lookup and a
 // postings run) scanned and verified in assembly to about 52 us with AVX-512
 // (index_scan_amd64.go), and cells placed by mix (index_mix.go) on huge
-// pages to about 33 us. One-word tables go through mihCellSearch instead.
+// pages to about 29-33 us. One-word tables go through mihCellSearch instead.
 func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScratch) []idxHit {
 	if t.words == 1 {
 		return t.mihCellSearch(q[0], r, radii, hits, sc)
