@@ -1,5 +1,83 @@
 #include "textflag.h"
 
+// Pieces the kernels below share. Registers, where used: SI the addresses
+// of lines, BX the line index, R13 the line, CX its header, DX the count of
+// positions in out (DI), R11/R12 the spill pairs and their count; X4 the
+// position bits (idBits), Z5/Y5 ql broadcast, Z6/Y6 the position mask, Z7/Y7
+// the allowed distance. SPILL and AVX2HALF name frame slots (ov+56,
+// lut+64) that the line kernels expanding them both have; vet checks frame
+// offsets only inside a TEXT block, which is why the macros come first.
+
+// LANES sets CX to the line's header and reg to the mask of its postings'
+// lanes, 1..min(header, 15). Clobbers AX.
+#define LANES(reg) \
+	MOVL (R13), CX; \
+	MOVL $15, AX; \
+	CMPL CX, AX; \
+	CMOVLCS CX, AX; \
+	MOVL $2, reg; \
+	SHLXL AX, reg, reg; \
+	SUBL $2, reg
+
+// FILTER16 keeps the postings in Z0's lanes of K1 whose low bits lie within
+// Z7 of ql: their positions are stored at out[DX:], 64 bytes, and counted
+// into DX. Clobbers Z0-Z2, K2, AX.
+#define FILTER16 \
+	VPSRLD X4, Z0, Z1; \
+	VPXORD Z5, Z1, Z1; \
+	VPOPCNTD Z1, Z1; \
+	VPCMPUD $2, Z7, Z1, K1, K2; \
+	VPANDD Z6, Z0, Z0; \
+	VPCOMPRESSD Z0, K2, Z2; \
+	VMOVDQU32 Z2, (DI)(DX*4); \
+	KMOVW K2, AX; \
+	POPCNTL AX, AX; \
+	ADDQ AX, DX
+
+// SPILL appends line BX's overflow run to spill, the pair (start, allowed
+// distance), and prefetches the run's start. For a header CX above 15.
+// Clobbers AX.
+#define SPILL \
+	LEAL -16(CX), AX; \
+	MOVL AX, (R11)(R12*8); \
+	MOVQ (SI)(BX*8), AX; \
+	ANDL $63, AX; \
+	MOVL AX, 4(R11)(R12*8); \
+	INCQ R12; \
+	MOVQ ov+56(FP), AX; \
+	PREFETCHT0 -64(AX)(CX*4)
+
+// AVX2HALF filters the eight postings at off(R13), whose lanes are the low
+// byte of R14, as FILTER16 does 16: popcounts by nibble lookups (Y8-Y11),
+// the passing positions packed by a permutation from lut. Clobbers Y0-Y3,
+// AX, R15.
+#define AVX2HALF(off) \
+	VMOVDQU off(R13), Y0; \
+	VPSRLD X4, Y0, Y1; \
+	VPXOR Y5, Y1, Y1; \
+	VPAND Y8, Y1, Y2; \
+	VPSRLW $4, Y1, Y1; \
+	VPAND Y8, Y1, Y1; \
+	VPSHUFB Y2, Y9, Y2; \
+	VPSHUFB Y1, Y9, Y1; \
+	VPADDB Y1, Y2, Y1; \
+	VPMADDUBSW Y10, Y1, Y1; \
+	VPMADDWD Y11, Y1, Y1; \
+	VPCMPGTD Y7, Y1, Y1; \
+	VMOVMSKPS Y1, AX; \
+	NOTL AX; \
+	ANDL R14, AX; \
+	ANDL $0xff, AX; \
+	VPAND Y6, Y0, Y0; \
+	MOVQ AX, R15; \
+	SHLQ $5, R15; \
+	ADDQ lut+64(FP), R15; \
+	VMOVDQU (R15), Y3; \
+	VPERMD Y0, Y3, Y2; \
+	VMOVDQU Y2, (DI)(DX*4); \
+	POPCNTL AX, AX; \
+	ADDQ AX, DX
+
 // func mihScanCellsAVX512(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32) (nout, nspill int)
 //
 // Scans the posting cells at addrs[0:n]: each address is a 64-byte line
@@ -8,8 +86,8 @@
 // ql have their positions appended to out, 64 bytes stored at a time, so out
 // needs 16 spare words. Lines whose header says they overflow append a
 // pair to spill, the start of their overflow run in ov and the allowed
-// distance, and have the start of that run prefetched. Line addrs[i+dist] is prefetched while line i is scanned, as
-// long as i+dist < total.
+// distance, and have the start of that run prefetched. Line addrs[i+dist]
+// is prefetched while line i is scanned, as long as i+dist < total.
 TEXT ·mihScanCellsAVX512(SB), NOSPLIT, $0-80
 	MOVQ addrs+0(FP), SI
 	MOVQ n+8(FP), R8
@@ -45,34 +123,12 @@ noprefetch:
 	VPBROADCASTD AX, Z7
 	ANDQ $~63, R13
 	VMOVDQU32 (R13), Z0
-	MOVL (R13), CX
-	MOVL $15, AX
-	CMPL CX, AX
-	CMOVLCS CX, AX
-	MOVL $2, R13
-	SHLXL AX, R13, R13
-	SUBL $2, R13
-	KMOVW R13, K1
-	VPSRLD X4, Z0, Z1
-	VPXORD Z5, Z1, Z1
-	VPOPCNTD Z1, Z1
-	VPCMPUD $2, Z7, Z1, K1, K2
-	VPANDD Z6, Z0, Z0
-	VPCOMPRESSD Z0, K2, Z2
-	VMOVDQU32 Z2, (DI)(DX*4)
-	KMOVW K2, AX
-	POPCNTL AX, AX
-	ADDQ AX, DX
+	LANES(R14)
+	KMOVW R14, K1
+	FILTER16
 	CMPL CX, $15
 	JLS next
-	LEAL -16(CX), AX             // the run's start
-	MOVL AX, (R11)(R12*8)
-	MOVQ (SI)(BX*8), AX
-	ANDL $63, AX                 // and allowed distance
-	MOVL AX, 4(R11)(R12*8)
-	INCQ R12
-	MOVQ ov+56(FP), AX
-	PREFETCHT0 -64(AX)(CX*4)
+	SPILL
 
 next:
 	INCQ BX
@@ -135,16 +191,7 @@ chunk:
 full:
 	KMOVW R11, K1
 	VMOVDQU32.Z (R10), K1, Z0
-	VPSRLD X4, Z0, Z1
-	VPXORD Z5, Z1, Z1
-	VPOPCNTD Z1, Z1
-	VPCMPUD $2, Z7, Z1, K1, K2
-	VPANDD Z6, Z0, Z0
-	VPCOMPRESSD Z0, K2, Z2
-	VMOVDQU32 Z2, (DI)(DX*4)
-	KMOVW K2, AX
-	POPCNTL AX, AX
-	ADDQ AX, DX
+	FILTER16
 	ADDQ $64, R10
 	SUBL $16, CX
 	JA chunk
@@ -214,81 +261,13 @@ noprefetch2:
 	VMOVQ AX, X7
 	VPBROADCASTD X7, Y7          // allowed distance
 	ANDQ $~63, R13
-	MOVL (R13), CX               // header
-	MOVL $15, AX
-	CMPL CX, AX
-	CMOVLCS CX, AX
-	MOVL $2, R14
-	SHLXL AX, R14, R14
-	SUBL $2, R14                 // lanes 1..min(header, 15)
-
-	// Lanes 0-7.
-	VMOVDQU (R13), Y0
-	VPSRLD X4, Y0, Y1
-	VPXOR Y5, Y1, Y1
-	VPAND Y8, Y1, Y2
-	VPSRLW $4, Y1, Y1
-	VPAND Y8, Y1, Y1
-	VPSHUFB Y2, Y9, Y2
-	VPSHUFB Y1, Y9, Y1
-	VPADDB Y1, Y2, Y1
-	VPMADDUBSW Y10, Y1, Y1
-	VPMADDWD Y11, Y1, Y1         // popcount per dword
-	VPCMPGTD Y7, Y1, Y1          // fails
-	VMOVMSKPS Y1, AX
-	NOTL AX
-	ANDL R14, AX
-	ANDL $0xff, AX
-	VPAND Y6, Y0, Y0
-	MOVQ AX, R13
-	SHLQ $5, R13
-	ADDQ lut+64(FP), R13
-	VMOVDQU (R13), Y3
-	VPERMD Y0, Y3, Y2
-	VMOVDQU Y2, (DI)(DX*4)
-	POPCNTL AX, AX
-	ADDQ AX, DX
-
-	// Lanes 8-15.
-	MOVQ (SI)(BX*8), R13
-	ANDQ $~63, R13
-	VMOVDQU 32(R13), Y0
-	VPSRLD X4, Y0, Y1
-	VPXOR Y5, Y1, Y1
-	VPAND Y8, Y1, Y2
-	VPSRLW $4, Y1, Y1
-	VPAND Y8, Y1, Y1
-	VPSHUFB Y2, Y9, Y2
-	VPSHUFB Y1, Y9, Y1
-	VPADDB Y1, Y2, Y1
-	VPMADDUBSW Y10, Y1, Y1
-	VPMADDWD Y11, Y1, Y1
-	VPCMPGTD Y7, Y1, Y1
-	VMOVMSKPS Y1, AX
-	NOTL AX
+	LANES(R14)
+	AVX2HALF(0)                  // lanes 0-7
 	SHRL $8, R14
-	ANDL R14, AX
-	ANDL $0xff, AX
-	VPAND Y6, Y0, Y0
-	MOVQ AX, R13
-	SHLQ $5, R13
-	ADDQ lut+64(FP), R13
-	VMOVDQU (R13), Y3
-	VPERMD Y0, Y3, Y2
-	VMOVDQU Y2, (DI)(DX*4)
-	POPCNTL AX, AX
-	ADDQ AX, DX
-
+	AVX2HALF(32)                 // lanes 8-15
 	CMPL CX, $15
 	JLS next2
-	LEAL -16(CX), AX
-	MOVL AX, (R11)(R12*8)
-	MOVQ (SI)(BX*8), AX
-	ANDL $63, AX
-	MOVL AX, 4(R11)(R12*8)
-	INCQ R12
-	MOVQ ov+56(FP), AX
-	PREFETCHT0 -64(AX)(CX*4)
+	SPILL
 
 next2:
 	INCQ BX
