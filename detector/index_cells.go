@@ -11,12 +11,13 @@ import (
 // One-word codes (pHash) are searched through cells instead of offsets and
 // postings. A 64-bit code is no bigger than two postings, so each slot keeps
 // the codes themselves, bucket by bucket, and a bucket is one 64-byte cache
-// line addressed directly by its key: a header word and up to mihCellCodes
-// codes. A probe then costs one line, computed without reading anything, where
-// offsets, postings and candidate codes cost three or more. Buckets that hold
-// more spill the rest, contiguously, into an overflow run the header points
-// to; the layout aims at about 4.5 codes a bucket, so some one bucket in
-// nine spills. Entry positions sit in a parallel array, read only for hits.
+// line addressed directly by its mixed key (index_mix.go): a header word and
+// up to mihCellCodes codes. A probe then costs one line, computed without
+// reading anything, where offsets, postings and candidate codes cost three
+// or more. Buckets that hold more spill the rest, contiguously, into an
+// overflow run the header points to; the layout aims at about 4.5 codes a
+// bucket, so some one bucket in nine spills. Entry positions sit in a
+// parallel array, read only for hits.
 //
 // The cells are derived from the codes on build and on load; the file
 // carries none of them.
@@ -40,8 +41,8 @@ const (
 
 // mihCells holds one slot's buckets as cache lines.
 type mihCells struct {
-	// lines[8*key] is the header of bucket key: its total count in the low
-	// 32 bits, the start of its overflow run in the high 32; then up to
+	// lines[8*mix(key)] is the header of bucket key: its total count in the
+	// low 32 bits, the start of its overflow run in the high 32; then up to
 	// mihCellCodes codes.
 	lines []uint64
 	pos   []uint32 // mihCellCodes positions per bucket, parallel to lines
@@ -66,21 +67,27 @@ func (t *idxTable) mihBuildCells() {
 		return
 	}
 	mihEachSlot(0, len(t.slots), func(k int, count []uint32) []uint32 {
-		t.slots[k].cells = mihNewCells(t.codes, t.slots[k])
+		t.slots[k].cells, count = mihNewCells(t.codes, t.slots[k], count)
 		return count
 	})
 }
 
-func mihNewCells(codes []uint64, s mihSlot) *mihCells {
+// mihNewCells builds one slot's cells, with count as scratch (grown if it
+// is short, and returned).
+func mihNewCells(codes []uint64, s mihSlot, count []uint32) (*mihCells, []uint32) {
 	low := uint(s.width - s.coarse)
 	nb := 1 << uint(s.coarse)
 	mix := mihMixFor(s.coarse)
 	key := func(c uint64) uint32 { return mix.apply(mihSub([]uint64{c}, s.start, s.width) >> low) }
-	count := make([]uint32, nb)
+	if cap(count) < nb {
+		count = make([]uint32, nb)
+	}
+	count = count[:nb]
+	clear(count)
 	for _, c := range codes {
 		count[key(c)]++
 	}
-	// Overflow runs in key order.
+	// Overflow runs in line order.
 	ovStart := make([]uint32, nb)
 	ov := uint32(0)
 	for b, n := range count {
@@ -112,7 +119,7 @@ func mihNewCells(codes []uint64, s mihSlot) *mihCells {
 	for b, n := range count {
 		cells.lines[8*b] = uint64(ovStart[b])<<32 | uint64(n)
 	}
-	return cells
+	return cells, count
 }
 
 // mihCellSearch is mih for one-word tables: list the bucket keys of every
@@ -128,20 +135,10 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 		s := &t.slots[k]
 		qc := s.mix.apply(mihSub(qw[:], s.start, s.width) >> uint(s.width-s.coarse))
 		for j := 0; j <= rk && j <= s.coarse; j++ {
-			if j < len(s.masks) {
-				ms := s.masks[j]
-				keys = slices.Grow(keys, len(ms))
-				for _, m := range ms {
-					keys = append(keys, qc^m)
-				}
-				continue
-			}
-			lim := uint64(1) << uint(s.coarse)
-			for m := uint64(1)<<uint(j) - 1; m < lim; {
-				keys = append(keys, qc^s.mix.apply(uint32(m)))
-				u := m & -m
-				v := m + u
-				m = v + ((v^m)/u)>>2
+			ms := s.masksOf(j, &sc.masks)
+			keys = slices.Grow(keys, len(ms))
+			for _, m := range ms {
+				keys = append(keys, qc^m)
 			}
 		}
 		ends[k] = len(keys)
@@ -210,7 +207,7 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 // Codes of several words (PDQ) are too big to sit in their buckets, but
 // their postings are not: slots after the first keep each bucket's postings
 // (position | low bits << position bits, as in mih) in one 64-byte line
-// addressed by the bucket's key, a header word and up to mihPostCellCap
+// addressed by the bucket's mixed key, a header word and up to mihPostCellCap
 // postings, the rest of a bigger bucket in an overflow run the header points
 // to. A probe is then one line whose address is arithmetic, where an offsets
 // lookup and a postings run were two dependent misses. Slot 0 keeps its
@@ -235,8 +232,8 @@ const mihPostCellBudget = 63.0
 
 // mihPostCells holds one slot's buckets of postings as cache lines.
 type mihPostCells struct {
-	// lines[16*key] is the header of bucket key: its count when that is at
-	// most mihPostCellCap, else mihPostCellCap+1 plus the start of its
+	// lines[16*mix(key)] is the header of bucket key: its count when that
+	// is at most mihPostCellCap, else mihPostCellCap+1 plus the start of its
 	// overflow run in ov; then up to mihPostCellCap postings.
 	lines []uint32
 	// ov holds each overflow run as its length, then its postings.
@@ -288,12 +285,7 @@ func (t *idxTable) mihFitPostCells() {
 		total += mihPostCellBytes(count)
 	}
 	for total > int64(mihPostCellBudget*float64(t.n)) {
-		widest := 1
-		for k := 2; k < len(t.slots); k++ {
-			if t.slots[k].coarse >= t.slots[widest].coarse {
-				widest = k
-			}
-		}
+		widest := mihWidestCellSlot(t.slots)
 		s := &t.slots[widest]
 		c := mihClampCoarse(s.coarse-1, s.width, t.idBits)
 		if c == s.coarse {

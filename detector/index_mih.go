@@ -98,7 +98,7 @@ const mihMaskRadius = 3
 func (t *idxTable) mihPrepare(force bool) {
 	type kind struct {
 		coarse int
-		mixed  bool
+		mix    *mihMix
 	}
 	masks := make(map[kind][][]uint32)
 	for k := range t.slots {
@@ -107,15 +107,9 @@ func (t *idxTable) mihPrepare(force bool) {
 		if t.mihCellSlot(k) {
 			s.mix = mihMixFor(s.coarse)
 		}
-		kd := kind{s.coarse, s.mix != nil}
+		kd := kind{s.coarse, s.mix}
 		if _, ok := masks[kd]; !ok {
-			ms := mihMasks(s.coarse, min(mihMaskRadius, s.coarse))
-			for _, row := range ms {
-				for i, m := range row {
-					row[i] = s.mix.apply(m)
-				}
-			}
-			masks[kd] = ms
+			masks[kd] = mihMasks(s.coarse, min(mihMaskRadius, s.coarse), s.mix)
 		}
 		s.masks = masks[kd]
 	}
@@ -128,20 +122,40 @@ func (t *idxTable) mihCellSlot(k int) bool {
 	return t.words == 1 || k > 0
 }
 
-// mihMasks lists, for j = 0..maxJ, the c-bit masks with exactly j bits set.
-func mihMasks(c, maxJ int) [][]uint32 {
+// mihMasks lists, for j = 0..maxJ, the c-bit masks with exactly j bits set,
+// each through mix.
+func mihMasks(c, maxJ int, mix *mihMix) [][]uint32 {
 	out := make([][]uint32, maxJ+1)
-	out[0] = []uint32{0}
-	lim := uint64(1) << uint(c)
-	for j := 1; j <= maxJ; j++ {
-		for m := uint64(1)<<uint(j) - 1; m < lim; {
-			out[j] = append(out[j], uint32(m))
-			u := m & -m
-			v := m + u
-			m = v + ((v^m)/u)>>2
-		}
+	for j := range out {
+		out[j] = mihAppendMasks(nil, c, j, mix)
 	}
 	return out
+}
+
+// mihAppendMasks appends to dst every c-bit mask with exactly j bits set, in
+// increasing order (Gosper's hack), each through mix.
+func mihAppendMasks(dst []uint32, c, j int, mix *mihMix) []uint32 {
+	if j == 0 {
+		return append(dst, 0)
+	}
+	lim := uint64(1) << uint(c)
+	for m := uint64(1)<<uint(j) - 1; m < lim; {
+		dst = append(dst, mix.apply(uint32(m)))
+		u := m & -m
+		v := m + u
+		m = v + ((v^m)/u)>>2
+	}
+	return dst
+}
+
+// masksOf returns the slot's (mixed) coarse-key masks with j bits set: the
+// listed ones, or for radii past mihMaskRadius those enumerated into *buf.
+func (s *mihSlot) masksOf(j int, buf *[]uint32) []uint32 {
+	if j < len(s.masks) {
+		return s.masks[j]
+	}
+	*buf = mihAppendMasks((*buf)[:0], s.coarse, j, s.mix)
+	return *buf
 }
 
 // mihPlan is how a query of one radius runs.
@@ -168,6 +182,7 @@ type mihScratch struct {
 	cands  []uint32
 	addrs  []uintptr // lines to prefetch
 	spill  []uint32  // overflow runs found by the scan
+	masks  []uint32  // masks of radii past mihMaskRadius, one j at a time
 }
 
 // mihProbe is one slot-0 bucket: a range of table positions.
@@ -201,24 +216,12 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	probes := sc.probes[:0]
 	if rk := int(radii[0]); rk >= 0 {
 		s := &t.slots[0]
-		qc := uint64(mihSub(qw, s.start, s.width) >> uint(s.width-s.coarse))
+		qc := mihSub(qw, s.start, s.width) >> uint(s.width-s.coarse)
 		off := s.offsets
 		for j := 0; j <= rk && j <= s.coarse; j++ {
-			if j < len(s.masks) {
-				for _, m := range s.masks[j] {
-					key := uint32(qc) ^ m
-					probes = append(probes, mihProbe{lo: off[key], hi: off[key+1]})
-				}
-				continue
-			}
-			// Gosper's hack: every coarse-bit mask with exactly j bits set.
-			lim := uint64(1) << uint(s.coarse)
-			for m := uint64(1)<<uint(j) - 1; m < lim; {
+			for _, m := range s.masksOf(j, &sc.masks) {
 				key := qc ^ m
 				probes = append(probes, mihProbe{lo: off[key], hi: off[key+1]})
-				u := m & -m
-				v := m + u
-				m = v + ((v^m)/u)>>2
 			}
 		}
 	}
@@ -243,20 +246,10 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.pcells.lines)))
 		for j := 0; j <= rk && j <= s.coarse; j++ {
 			rem := uintptr(rk - j)
-			if j < len(s.masks) {
-				ms := s.masks[j]
-				addrs = slices.Grow(addrs, len(ms))
-				for _, m := range ms {
-					addrs = append(addrs, base+64*uintptr(qc^m)+rem)
-				}
-				continue
-			}
-			lim := uint64(1) << uint(s.coarse)
-			for m := uint64(1)<<uint(j) - 1; m < lim; {
-				addrs = append(addrs, base+64*uintptr(qc^s.mix.apply(uint32(m)))+rem)
-				u := m & -m
-				v := m + u
-				m = v + ((v^m)/u)>>2
+			ms := s.masksOf(j, &sc.masks)
+			addrs = slices.Grow(addrs, len(ms))
+			for _, m := range ms {
+				addrs = append(addrs, base+64*uintptr(qc^m)+rem)
 			}
 		}
 		ends[k] = len(addrs)
@@ -465,18 +458,16 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 	// most buckets lose a coarse bit each, the last first, as
 	// mihFitPostCells does on the codes themselves at build time.
 	budget := mihPostCellBudget * float64(n)
-	for {
-		bytes, widest := 0.0, 1
+	for m >= 2 {
+		bytes := 0.0
 		for k := 1; k < m; k++ {
 			nb := math.Exp2(float64(slots[k].coarse))
 			bytes += nb * (64 + 4*mihPoissonSpill(float64(n)/nb))
-			if slots[k].coarse >= slots[widest].coarse {
-				widest = k
-			}
 		}
-		if m < 2 || bytes <= budget {
+		if bytes <= budget {
 			break
 		}
+		widest := mihWidestCellSlot(slots)
 		c := mihClampCoarse(slots[widest].coarse-1, slots[widest].width, idBits)
 		if c == slots[widest].coarse {
 			break
@@ -484,6 +475,19 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 		slots[widest].coarse = c
 	}
 	return slots
+}
+
+// mihWidestCellSlot is the posting-cell slot (any after the first) with the
+// most coarse bits, the last of equals: the one a memory budget takes a bit
+// from first.
+func mihWidestCellSlot(slots []mihSlot) int {
+	widest := 1
+	for k := 2; k < len(slots); k++ {
+		if slots[k].coarse >= slots[widest].coarse {
+			widest = k
+		}
+	}
+	return widest
 }
 
 // mihPoissonSpill is the expected overflow run, length word included, of a

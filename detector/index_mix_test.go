@@ -124,15 +124,8 @@ func BenchmarkMihLinePlacement(b *testing.B) {
 			arrays[k][i] = 1
 		}
 	}
-	masks := mihMasks(c, 2)
 	mix := mihMixFor(c)
-	var mixed [][]uint32
-	for _, row := range mihMasks(c, 2) {
-		for i, m := range row {
-			row[i] = mix.apply(m)
-		}
-		mixed = append(mixed, row)
-	}
+	masks, mixed := mihMasks(c, 2, nil), mihMasks(c, 2, mix)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, place := range []string{"key-order", "mixed", "random"} {
 		b.Run(place, func(b *testing.B) {
