@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vigilstream/vigil/internal/ratelog"
 )
 
 // BusConfig configures the node's NATS connection.
@@ -112,10 +113,10 @@ type Bus struct {
 	// OnInvalid, when set before subscribing, is called for each of them.
 	OnInvalid func(subject string, err error)
 
+	invalidLog *ratelog.Logger // the invalid-signal line, once a second at most
+
 	mu          sync.Mutex
 	reconnected chan struct{} // closed and replaced at each reconnect
-	lastInvalid time.Time     // rate-limits the invalid-signal log line
-	suppressed  int
 }
 
 // Connect connects to NATS. It keeps reconnecting forever in the background
@@ -134,7 +135,7 @@ func Connect(ctx context.Context, cfg BusConfig, log *slog.Logger) (*Bus, error)
 		return nil, err
 	}
 	log = log.With("component", "nats")
-	b := &Bus{cfg: cfg, log: log, reconnected: make(chan struct{})}
+	b := &Bus{cfg: cfg, log: log, invalidLog: ratelog.New(log, time.Second), reconnected: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -327,17 +328,7 @@ func (b *Bus) invalid(subject string, err error) {
 	if b.OnInvalid != nil {
 		b.OnInvalid(subject, err)
 	}
-	b.mu.Lock()
-	now := time.Now()
-	if now.Sub(b.lastInvalid) < time.Second {
-		b.suppressed++
-		b.mu.Unlock()
-		return
-	}
-	n := b.suppressed
-	b.lastInvalid, b.suppressed = now, 0
-	b.mu.Unlock()
-	b.log.Warn("ignoring invalid signal", "subject", subject, "err", err, "suppressed", n)
+	b.invalidLog.Warn("ignoring invalid signal", "subject", subject, "err", err)
 }
 
 // IsUnavailable reports whether err means NATS could not take a publish
