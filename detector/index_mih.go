@@ -277,8 +277,9 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	var spillEnds [mihMaxSlots]int
 	if mihUseAVX512 || mihUseAVX2 {
 		// The scan lists every overflow run it finds, (start, allowed
-		// distance), and prefetches its start, so that the runs are in
-		// cache when their turn comes; nothing here reads the lines again.
+		// distance), and prefetches its first two lines, so that the runs
+		// are in cache when their turn comes; nothing here reads the lines
+		// again.
 		for k := 1; k < len(t.slots); k++ {
 			i0, i1 := ends[k-1], ends[k]
 			if i1 > i0 {
