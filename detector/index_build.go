@@ -203,11 +203,12 @@ func (tb *idxTableBuilder) finish(cfg idxBuildConfig, ntags int) *idxTable {
 	}
 	t.slots = mihLayout(tb.algo.Bits(), m, n, t.idBits)
 	if m > 0 {
-		t.mihOrder()
+		offsets := t.mihOrder()
 		if words == 1 {
-			t.slots[0].offsets = nil
 			t.mihBuildCells()
 		} else {
+			s := &t.slots[0]
+			s.mihPackHeads(offsets, t.idBits)
 			t.mihFitPostCells()
 			t.mihBuildPostCells()
 		}
@@ -242,9 +243,9 @@ func mihCount(keys []uint32, coarse int) (offsets, cursor []uint32) {
 	return offsets, cursor
 }
 
-// mihOrder stably sorts the table's columns by slot-0 coarse key and records
-// the bucket offsets.
-func (t *idxTable) mihOrder() {
+// mihOrder stably sorts the table's columns by slot-0 coarse key and returns
+// the bounds of its buckets, in key order.
+func (t *idxTable) mihOrder() []uint32 {
 	keys := t.mihKeys(0, make([]uint32, 0, t.n))
 	offsets, cursor := mihCount(keys, t.slots[0].coarse)
 	perm := make([]uint32, t.n) // perm[new] = old
@@ -264,7 +265,7 @@ func (t *idxTable) mihOrder() {
 	if t.times != nil {
 		t.times = idxPermute(t.times, perm)
 	}
-	t.slots[0].offsets = offsets
+	return offsets
 }
 
 func idxPermute[T any](s []T, perm []uint32) []T {

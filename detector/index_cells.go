@@ -210,8 +210,9 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 // addressed by the bucket's mixed key, a header word and up to mihPostCellCap
 // postings, the rest of a bigger bucket in an overflow run the header points
 // to. A probe is then one line whose address is arithmetic, where an offsets
-// lookup and a postings run were two dependent misses. Slot 0 keeps its
-// offsets into the table, which is ordered by its substring.
+// lookup and a postings run were two dependent misses. Slot 0 keeps a head
+// a bucket, a range of the table, which is ordered by its substring
+// (index_heads.go).
 
 // mihPostCellCap is the number of postings a line holds after its header.
 const mihPostCellCap = 15

@@ -45,7 +45,8 @@ import (
 //	    id references u32 x entries (bit 31: the id is the number itself)
 //	    times         f64 x entries, when has times
 //	    slot 0        offsets u32 x (2^coarse+1), for multi-word (PDQ) tables
-//	                  only; the other slots' posting cells, and every slot's
+//	                  only, in key order (the loader packs them into heads
+//	                  in place); the other slots' posting cells, and every slot's
 //	                  cells of a one-word (pHash) table, are built from the
 //	                  codes on load
 //
@@ -184,7 +185,7 @@ func (x *Index) fileSections() [][]byte {
 			out = append(out, idxBytes(t.times))
 		}
 		if t.words > 1 && len(t.slots) > 0 {
-			out = append(out, idxBytes(t.slots[0].offsets))
+			out = append(out, idxBytes(t.mihOffsets0()))
 		}
 	}
 	return out
@@ -311,7 +312,9 @@ func idxCheckSize(h idxHeader, size uint64) error {
 }
 
 // ParseIndex decodes a compiled index file held in data. On a little-endian
-// host the index uses data in place, so data must not change afterwards.
+// host the index uses data in place and rewrites part of it (slot 0's bucket
+// bounds are packed where they lie, index_heads.go): data belongs to the
+// index from then on, and the caller must neither change nor read it.
 // A truncated file, a failed checksum or inconsistent counts give
 // ErrIndexCorrupt; a newer format version gives ErrIndexVersion.
 func ParseIndex(data []byte) (*Index, error) {
@@ -593,17 +596,20 @@ func idxDecodeTable(c *idxCursor, x *Index, h idxHeader) (*idxTable, error) {
 	}
 	if t.words > 1 && m > 0 {
 		s := &t.slots[0]
-		if s.offsets, err = idxTakeCol[uint32](c, uint64(1)<<uint(s.coarse)+1, "offsets"); err != nil {
+		off, err := idxTakeCol[uint32](c, uint64(1)<<uint(s.coarse)+1, "offsets")
+		if err != nil {
 			return nil, err
 		}
-		if s.offsets[0] != 0 || s.offsets[len(s.offsets)-1] != uint32(n) {
+		if off[0] != 0 || off[len(off)-1] != uint32(n) {
 			return nil, fmt.Errorf("%s slot 0 offsets do not span the table", a)
 		}
-		for i := 1; i < len(s.offsets); i++ {
-			if s.offsets[i] < s.offsets[i-1] {
+		for i := 1; i < len(off); i++ {
+			if off[i] < off[i-1] {
 				return nil, fmt.Errorf("%s slot 0 offsets decrease", a)
 			}
 		}
+		// Packed in place: the column is the loader's own copy.
+		s.mihPackHeads(off, t.idBits)
 	}
 	t.mihBuildCells()
 	t.mihBuildPostCells()

@@ -210,8 +210,9 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add(fileBytes(f, y), true)
 	f.Add([]byte(IndexMagic), false)
 	f.Fuzz(func(t *testing.T, data []byte, fixCRC bool) {
+		// ParseIndex owns what it is given, and may rewrite it.
+		data = bytes.Clone(data)
 		if fixCRC && len(data) >= idxHeaderSize {
-			data = bytes.Clone(data)
 			binary.LittleEndian.PutUint32(data[24:], crc32.Checksum(data[idxHeaderSize:], idxCRC))
 		}
 		x, err := ParseIndex(data)

@@ -21,14 +21,15 @@ import (
 //
 // A slot's buckets are addressed by the top `coarse` bits of its substring.
 // Entries are stored in the order of their slot-0 substring, so slot 0's
-// buckets are position ranges of the table, bounded by offsets. The other
+// buckets are position ranges of the table, each given by one packed head
+// (index_heads.go). The other
 // slots of a PDQ table keep their postings in cells, one cache line a
 // bucket: the remaining low bits of the substring sit beside the entry
 // position in each posting, so a probe reads one line and tests the low bits
 // before touching any code. One-word codes (pHash) keep the codes themselves
-// in their cells. See index_cells.go. Cell lines are placed by an invertible
-// linear map of the key, not in key order, so that a probe's lines do not
-// crowd the same DRAM banks (index_mix.go).
+// in their cells. See index_cells.go. Cell lines and heads are placed by an
+// invertible linear map of the key, not in key order, so that a probe's
+// lines do not crowd the same DRAM banks (index_mix.go).
 
 // mihMaxSlots bounds m; with substrings of at most 32 bits, 256-bit codes
 // need at least 8 and no layout here uses more than 16.
@@ -63,21 +64,22 @@ const (
 type mihSlot struct {
 	start, width int // bit range within the code, from its most significant bit
 	coarse       int // high bits of the substring that address buckets
-	// offsets[key] .. offsets[key+1] bound the bucket of coarse key in the
-	// table; slot 0 of a multi-word table only.
-	offsets []uint32
+	// heads and big give the position range of each bucket of slot 0 of a
+	// multi-word table, its start in the low headBits bits of a head
+	// (index_heads.go).
+	heads    []uint32
+	big      []uint64
+	headBits uint
 	// cells holds a one-word table's buckets as cache lines; nil for wider
 	// codes.
 	cells *mihCells
 	// pcells holds the postings of a wider table's slot after the first.
 	pcells *mihPostCells
-	// mix places the buckets of cell slots (every slot of a one-word table,
-	// slots after the first of a wider one): bucket key k is line mix(k).
-	// Nil for slot 0 of a wider table, whose offsets are in key order.
+	// mix places the buckets of every slot: bucket key k is line (or head)
+	// mix(k).
 	mix *mihMix
-	// masks[j] lists the coarse-key masks with j bits set, mixed for cell
-	// slots, for the radii queries use; larger radii enumerate them on the
-	// fly.
+	// masks[j] lists the coarse-key masks with j bits set, mixed, for the
+	// radii queries use; larger radii enumerate them on the fly.
 	masks [][]uint32
 }
 
@@ -103,10 +105,7 @@ func (t *idxTable) mihPrepare(force bool) {
 	masks := make(map[kind][][]uint32)
 	for k := range t.slots {
 		s := &t.slots[k]
-		s.mix = nil
-		if t.mihCellSlot(k) {
-			s.mix = mihMixFor(s.coarse)
-		}
+		s.mix = mihMixFor(s.coarse)
 		kd := kind{s.coarse, s.mix}
 		if _, ok := masks[kd]; !ok {
 			masks[kd] = mihMasks(s.coarse, min(mihMaskRadius, s.coarse), s.mix)
@@ -114,12 +113,6 @@ func (t *idxTable) mihPrepare(force bool) {
 		s.masks = masks[kd]
 	}
 	t.plans = mihPlans(t, force)
-}
-
-// mihCellSlot reports whether slot k of the table keeps its buckets in
-// cells, placed by mix.
-func (t *idxTable) mihCellSlot(k int) bool {
-	return t.words == 1 || k > 0
 }
 
 // mihMasks lists, for j = 0..maxJ, the c-bit masks with exactly j bits set,
@@ -178,16 +171,10 @@ func mihSub(c []uint64, start, width int) uint32 {
 // mihScratch holds one query's working buffers; pooled so that a query
 // allocates nothing once warm.
 type mihScratch struct {
-	probes []mihProbe
-	cands  []uint32
-	addrs  []uintptr // lines to prefetch
-	spill  []uint32  // overflow runs found by the scan
-	masks  []uint32  // masks of radii past mihMaskRadius, one j at a time
-}
-
-// mihProbe is one slot-0 bucket: a range of table positions.
-type mihProbe struct {
-	lo, hi uint32
+	cands []uint32
+	addrs []uintptr // lines to prefetch
+	spill []uint32  // overflow runs found by the scan
+	masks []uint32  // masks of radii past mihMaskRadius, one j at a time
 }
 
 // mih runs the multi-index search with the given per-slot radii.
@@ -209,30 +196,26 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		return t.mihCellSearch(q[0], r, radii, hits, sc)
 	}
 	qw := q[:t.words]
-	// Slot 0's buckets are position ranges of the table, bounded by its
-	// offsets. The bounds are loaded as the buckets are listed: the loads do
-	// not depend on each other and nothing branches on them, so the misses
-	// overlap without a prefetch.
-	probes := sc.probes[:0]
+	// Slot 0's buckets are position ranges of the table; their heads are
+	// listed first, by address.
+	addrs := sc.addrs[:0]
+	n0 := 0
 	if rk := int(radii[0]); rk >= 0 {
 		s := &t.slots[0]
-		qc := mihSub(qw, s.start, s.width) >> uint(s.width-s.coarse)
-		off := s.offsets
+		qc := s.mix.apply(mihSub(qw, s.start, s.width) >> uint(s.width-s.coarse))
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.heads)))
 		for j := 0; j <= rk && j <= s.coarse; j++ {
-			for _, m := range s.masksOf(j, &sc.masks) {
-				key := qc ^ m
-				probes = append(probes, mihProbe{lo: off[key], hi: off[key+1]})
+			ms := s.masksOf(j, &sc.masks)
+			addrs = slices.Grow(addrs, len(ms))
+			for _, m := range ms {
+				addrs = append(addrs, base+4*uintptr(qc^m))
 			}
 		}
+		n0 = len(addrs)
 	}
-	// One address a bucket: the first code of a slot-0 bucket, then the
-	// line of each cell, which needs nothing but the key. The line's low 6
-	// bits, zero in its address, carry the low-bit distance its postings
-	// are allowed.
-	addrs := sc.addrs[:0]
-	for _, p := range probes {
-		addrs = append(addrs, uintptr(unsafe.Pointer(&t.codes[int(min(p.lo, uint32(t.n-1)))*t.words])))
-	}
+	// Then the line of each cell, which needs nothing but the key. The
+	// line's low 6 bits, zero in its address, carry the low-bit distance
+	// its postings are allowed.
 	var ends [mihMaxSlots]int
 	var qls [mihMaxSlots]uint32
 	ends[0] = len(addrs)
@@ -254,18 +237,38 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		}
 		ends[k] = len(addrs)
 	}
-	// Prefetching runs mihAhead buckets ahead of the scan, a chunk at a
-	// time: a burst of thousands would overflow the miss buffers.
+	// Prefetching runs mihAhead addresses ahead of their use, a chunk at a
+	// time: a burst of thousands would overflow the miss buffers. Slot 0's
+	// heads are read as their turn comes, and the lines of each bucket's
+	// first and last codes prefetched for the verification.
 	mihPrefetch(addrs[:min(len(addrs), mihAhead)])
 	cands := sc.cands[:0]
-	for i := range probes {
-		if i%mihChunk == 0 {
-			if lo := i + mihAhead; lo < len(addrs) {
-				mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
+	if n0 > 0 {
+		s := &t.slots[0]
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.heads)))
+		codes := uintptr(unsafe.Pointer(unsafe.SliceData(t.codes)))
+		last := uint32(t.n - 1)
+		var pf [2]uintptr
+		for i, a := range addrs[:n0] {
+			if i%mihChunk == 0 {
+				if lo := i + mihAhead; lo < len(addrs) {
+					mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
+				}
 			}
-		}
-		for pos := probes[i].lo; pos < probes[i].hi; pos++ {
-			cands = append(cands, pos)
+			lo, hi := s.mihBucket0(uint32((a - base) / 4))
+			pf[0] = codes + 32*uintptr(min(lo, last))
+			pf[1] = codes + 32*uintptr(min(hi-1, last))
+			mihPrefetch(pf[:])
+			// Four positions are written whether or not the bucket has
+			// them: most have fewer, and a branch on the count would often
+			// be mispredicted.
+			nc := len(cands)
+			cands = slices.Grow(cands, 4)[:nc+4]
+			cands[nc], cands[nc+1], cands[nc+2], cands[nc+3] = lo, lo+1, lo+2, lo+3
+			cands = cands[:nc+int(min(hi-lo, 4))]
+			for pos := lo + 4; pos < hi; pos++ {
+				cands = append(cands, pos)
+			}
 		}
 	}
 	// Cells: postings are filtered on their low bits before any code is
@@ -391,7 +394,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			}
 		}
 	}
-	sc.probes, sc.cands, sc.addrs, sc.spill = probes, cands, addrs, spill
+	sc.cands, sc.addrs, sc.spill = cands, addrs, spill
 	// The tables must outlive the prefetches of their addresses.
 	runtime.KeepAlive(t)
 	return hits

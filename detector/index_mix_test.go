@@ -58,16 +58,16 @@ func TestMihMixInvertibleLinear(t *testing.T) {
 }
 
 // mihCheckLayout checks where a wider table keeps its entries: each in
-// slot 0's range of its slot-0 key (in key order: slot 0 has no mix), and
+// the range slot 0's head at mix(its key) gives, and
 // its posting in the line of mix(its key) of every later slot or that
 // line's overflow run; maxRun is the longest run.
 func mihCheckLayout(t *testing.T, tab *idxTable) {
 	t.Helper()
-	if s := tab.slots[0]; s.offsets != nil {
+	if s := tab.slots[0]; s.heads != nil {
 		low := uint(s.width - s.coarse)
 		for i := range tab.n {
 			b := s.mix.apply(mihSub(tab.codes[i*tab.words:(i+1)*tab.words], s.start, s.width) >> low)
-			if lo, hi := s.offsets[b], s.offsets[b+1]; uint32(i) < lo || uint32(i) >= hi {
+			if lo, hi := s.mihBucket0(b); uint32(i) < lo || uint32(i) >= hi {
 				t.Fatalf("slot 0: entry %d outside its bucket %d, [%d, %d)", i, b, lo, hi)
 			}
 		}

@@ -74,7 +74,7 @@ func (x *Index) Stats() IndexStats {
 		ts := TableStats{Algorithm: t.algo, Entries: t.n, LinearFrom: len(t.plans)}
 		for _, s := range t.slots {
 			ts.SlotBits = append(ts.SlotBits, s.width)
-			ts.Bytes += int64(len(s.offsets))*4 + s.cells.bytes() + s.pcells.bytes()
+			ts.Bytes += int64(len(s.heads))*4 + int64(len(s.big))*8 + s.cells.bytes() + s.pcells.bytes()
 		}
 		for r, p := range t.plans {
 			if p.linear {

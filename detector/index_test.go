@@ -158,6 +158,31 @@ func TestIndexMIHSpills(t *testing.T) {
 	}
 }
 
+// TestIndexMIHLongHeads: slot 0's heads re-packed with 29 bits for a start
+// keep three for a length, so every bucket of seven codes or more has its
+// end looked up in big; the search must still find exactly the scan's
+// answers, on clustered and spilling data.
+func TestIndexMIHLongHeads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 7))
+	for _, tc := range []struct {
+		name    string
+		entries []Entry
+	}{
+		{"clustered", idxTestData(rng, PDQ, 2500, true)},
+		{"spills", idxSpillData(rng, PDQ)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := idxTestBuild(t, tc.entries, idxBuildConfig{slots: 11, forceMIH: true})
+			tab := x.tables[PDQ]
+			tab.slots[0].mihPackHeads(tab.mihOffsets0(), 29)
+			if len(tab.slots[0].big) == 0 {
+				t.Fatal("no slot-0 bucket has its end in big")
+			}
+			idxCheckMIHBuilt(t, rng, x, PDQ, tc.entries)
+		})
+	}
+}
+
 func idxSpillData(rng *rand.Rand, a Algorithm) []Entry {
 	entries := idxTestData(rng, a, 1500, false)
 	for i := range 1500 {
@@ -176,10 +201,15 @@ func idxSpillData(rng *rand.Rand, a Algorithm) []Entry {
 func idxCheckMIH(t *testing.T, rng *rand.Rand, a Algorithm, m int, entries []Entry) {
 	t.Helper()
 	x := idxTestBuild(t, entries, idxBuildConfig{slots: m, forceMIH: true})
-	tab := x.tables[a]
-	if len(tab.slots) != m {
-		t.Fatalf("built %d slots, want %d", len(tab.slots), m)
+	if got := len(x.tables[a].slots); got != m {
+		t.Fatalf("built %d slots, want %d", got, m)
 	}
+	idxCheckMIHBuilt(t, rng, x, a, entries)
+}
+
+func idxCheckMIHBuilt(t *testing.T, rng *rand.Rand, x *Index, a Algorithm, entries []Entry) {
+	t.Helper()
+	tab := x.tables[a]
 	mihCheckLayout(t, tab)
 	queries := idxTestQueries(rng, a, entries, 9)
 	for _, r := range idxTestRadii(a) {

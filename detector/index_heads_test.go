@@ -1,0 +1,72 @@
+package detector
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// Packing slot 0's bounds keeps every bucket's range, whatever the bits
+// left for its length: empty buckets (also past the last position of a
+// table of 2^k entries), buckets of exactly and past the longest length a
+// head holds, and a single bucket holding the whole table.
+func TestMihPackHeads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		name   string
+		c      int
+		idBits uint
+		sizes  func(k int) uint32
+	}{
+		{"small buckets, 8 length bits", 10, 24, func(int) uint32 { return uint32(rng.IntN(5)) }},
+		{"3 length bits", 10, 29, func(int) uint32 { return uint32(rng.IntN(12)) }},
+		{"2 length bits, lengths 0-4", 12, 30, func(int) uint32 { return uint32(rng.IntN(5)) }},
+		{"one bucket holds all", 8, 29, func(k int) uint32 {
+			if k == 37 {
+				return 100
+			}
+			return 0
+		}},
+		{"trailing empties, 2^k entries", 6, 8, func(k int) uint32 {
+			if k < 32 {
+				return 8
+			}
+			return 0
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nb := 1 << tc.c
+			off := make([]uint32, nb+1)
+			for k := range nb {
+				off[k+1] = off[k] + tc.sizes(k)
+			}
+			n := off[nb]
+			if n > 1<<tc.idBits {
+				t.Fatalf("test table of %d entries does not fit %d bits", n, tc.idBits)
+			}
+			want := slices.Clone(off)
+			s := mihSlot{coarse: tc.c}
+			s.mihPackHeads(off, tc.idBits)
+			long := 0
+			for k := range nb {
+				lo, hi := s.mihBucket0(s.mix.apply(uint32(k)))
+				if hi == lo {
+					continue // an empty bucket's start is not kept
+				}
+				if lo != want[k] || hi != want[k+1] {
+					t.Fatalf("bucket %d: [%d, %d), want [%d, %d)", k, lo, hi, want[k], want[k+1])
+				}
+				if hi-lo >= mihLong(tc.idBits) {
+					long++
+				}
+			}
+			if long != len(s.big) {
+				t.Fatalf("%d long buckets, %d ends in big", long, len(s.big))
+			}
+			tab := idxTable{n: int(n), slots: []mihSlot{s}}
+			if got := tab.mihOffsets0(); !slices.Equal(got, want) {
+				t.Fatalf("offsets in key order do not round-trip")
+			}
+		})
+	}
+}
