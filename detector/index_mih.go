@@ -427,19 +427,17 @@ func mihB2I(b bool) int {
 	return 0
 }
 
-// mihLayout cuts a bits-wide code into m slots as even as possible and gives
-// each its coarse width for n entries.
+// mihLayout cuts a bits-wide code into m slots (mihWidths) and gives each
+// its coarse width for n entries.
 func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 	if m == 0 {
 		return nil
 	}
 	slots := make([]mihSlot, m)
 	start := 0
+	widths := mihWidths(nbits, m, n)
 	for k := range slots {
-		w := nbits / m
-		if k < nbits%m {
-			w++
-		}
+		w := widths[k]
 		target := mihPostCellTarget
 		switch {
 		case nbits == 64:
@@ -479,6 +477,38 @@ func mihLayout(nbits, m, n int, idBits uint) []mihSlot {
 		slots[widest].coarse = c
 	}
 	return slots
+}
+
+// mihWidths cuts a bits-wide code into m substrings. One-word codes are
+// cut evenly. Wider codes give slot 0 and the last slot no more bits than
+// their keys: a slot-0 bucket is read whole, so bits past its key filter
+// nothing, and the last slot, searched at radius 1 by the plans, yields a
+// few candidates even with none; the other slots share the rest evenly,
+// and each bit more halves the candidates their postings' low bits let
+// through. At 10M PDQ codes: 22, 24 x 7, 23 x 2 and 20 bits instead of
+// 24 x 3 and 23 x 8, some 2,100 candidates a query at r=31 instead of
+// 2,700 (in-process median 25.7 -> 23.5 us random, 30.4 -> 28.3 us
+// clustered).
+func mihWidths(nbits, m, n int) []int {
+	widths := make([]int, m)
+	rest, from, to := nbits, 0, m
+	if nbits > 64 && m > 2 {
+		// Keys as mihLayout gives them, and no slot past 32 bits.
+		w0 := int(math.Round(math.Log2(float64(n) / mihBucketTarget0)))
+		wl := int(math.Round(math.Log2(float64(n) / mihPostCellTarget)))
+		floor := nbits - 32*(m-1)
+		w0 = min(32, max(w0, floor, 1))
+		wl = min(32, max(wl, nbits-w0-32*(m-2), 1))
+		widths[0], widths[m-1] = w0, wl
+		rest, from, to = nbits-w0-wl, 1, m-1
+	}
+	for k := from; k < to; k++ {
+		widths[k] = rest / (to - from)
+		if k-from < rest%(to-from) {
+			widths[k]++
+		}
+	}
+	return widths
 }
 
 // mihWidestCellSlot is the posting-cell slot (any after the first) with the
