@@ -31,6 +31,11 @@ type Builder struct {
 type idxBuildConfig struct {
 	slots    int  // > 0: use this many slots; < 0: none; 0: choose
 	forceMIH bool // never fall back to the linear scan when slots cover r
+	// maxLow, for tests, gives posting-cell slots at most this many low
+	// bits, and more coarse ones, whatever memory that takes: small tables
+	// then have the cells of big ones (Hamming tiles and no plain low
+	// bits, index_tile.go).
+	maxLow int
 }
 
 type idxTableBuilder struct {
@@ -209,7 +214,14 @@ func (tb *idxTableBuilder) finish(cfg idxBuildConfig, ntags int) *idxTable {
 		} else {
 			s := &t.slots[0]
 			s.mihPackHeads(offsets, t.idBits)
-			t.mihFitPostCells()
+			if cfg.maxLow > 0 {
+				for k := 1; k < m; k++ {
+					s := &t.slots[k]
+					s.coarse = max(s.coarse, s.width-cfg.maxLow)
+				}
+			} else {
+				t.mihFitPostCells()
+			}
 			t.mihBuildPostCells()
 		}
 	}

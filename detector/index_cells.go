@@ -206,7 +206,7 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 
 // Codes of several words (PDQ) are too big to sit in their buckets, but
 // their postings are not: slots after the first keep each bucket's postings
-// (position | low bits << position bits, as in mih) in one 64-byte line
+// (position | low field << position bits, index_tile.go) in one 64-byte line
 // addressed by the bucket's mixed key, a header word and up to mihPostCellCap
 // postings, the rest of a bigger bucket in an overflow run the header points
 // to. A probe is then one line whose address is arithmetic, where an offsets
@@ -273,17 +273,12 @@ func (t *idxTable) mihFitPostCells() {
 	if t.words == 1 || len(t.slots) < 2 {
 		return
 	}
-	counts := make([][]uint32, len(t.slots))
+	bytes := make([]int64, len(t.slots))
+	var count []uint32
 	var total int64
 	for k := 1; k < len(t.slots); k++ {
-		s := t.slots[k]
-		low := uint(s.width - s.coarse)
-		count := make([]uint32, 1<<uint(s.coarse))
-		for i := range t.n {
-			count[mihSub(t.codes[i*t.words:(i+1)*t.words], s.start, s.width)>>low]++
-		}
-		counts[k] = count
-		total += mihPostCellBytes(count)
+		bytes[k], count = t.mihPostCellBytes(t.slots[k], count)
+		total += bytes[k]
 	}
 	for total > int64(mihPostCellBudget*float64(t.n)) {
 		widest := mihWidestCellSlot(t.slots)
@@ -292,20 +287,34 @@ func (t *idxTable) mihFitPostCells() {
 		if c == s.coarse {
 			break
 		}
-		count := counts[widest]
-		total -= mihPostCellBytes(count)
-		for b := range len(count) / 2 {
-			count[b] = count[2*b] + count[2*b+1]
-		}
-		counts[widest] = count[:len(count)/2]
-		total += mihPostCellBytes(counts[widest])
 		s.coarse = c
+		total -= bytes[widest]
+		bytes[widest], count = t.mihPostCellBytes(*s, count)
+		total += bytes[widest]
 	}
 }
 
-// mihPostCellBytes is the memory of one slot's cells with the given bucket
+// mihPostCellBytes counts the postings of each of slot s's cells, in
+// count (grown if short, and returned), and returns the memory its cells
+// take.
+func (t *idxTable) mihPostCellBytes(s mihSlot, count []uint32) (int64, []uint32) {
+	nb := 1 << uint(s.coarse)
+	if cap(count) < nb {
+		count = make([]uint32, nb)
+	}
+	count = count[:nb]
+	clear(count)
+	sh := mihShapeFor(s.width, s.coarse, nil)
+	for i := range t.n {
+		key, _ := sh.key(mihSub(t.codes[i*t.words:(i+1)*t.words], s.start, s.width))
+		count[key]++
+	}
+	return mihCellBytes(count), count
+}
+
+// mihCellBytes is the memory of one slot's cells with the given bucket
 // counts.
-func mihPostCellBytes(count []uint32) int64 {
+func mihCellBytes(count []uint32) int64 {
 	b := 64 * int64(len(count))
 	for _, n := range count {
 		if n > mihPostCellCap {
@@ -362,8 +371,6 @@ func mihEachSlot(lo, hi int, build func(k int, count []uint32) []uint32) {
 }
 
 func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []uint32) {
-	low := uint(s.width - s.coarse)
-	lowMask := uint32(1)<<low - 1
 	nb := 1 << uint(s.coarse)
 	if cap(count) < nb {
 		count = make([]uint32, nb)
@@ -372,8 +379,10 @@ func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []
 	clear(count)
 	w := t.words
 	mix := mihMixFor(s.coarse)
+	sh := mihShapeFor(s.width, s.coarse, mix)
 	for i := range t.n {
-		count[mix.apply(mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)>>low)]++
+		key, _ := sh.key(mihSub(t.codes[i*w:(i+1)*w], s.start, s.width))
+		count[mix.apply(key)]++
 	}
 	ov := uint32(0)
 	for _, n := range count {
@@ -405,9 +414,9 @@ func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []
 		n := min(block, t.n-i0)
 		for k := range n {
 			i := i0 + k
-			v := mihSub(t.codes[i*w:(i+1)*w], s.start, s.width)
-			b := mix.apply(v >> low)
-			keys[h][k], posts[h][k] = b, uint32(i)|(v&lowMask)<<t.idBits
+			key, low := sh.key(mihSub(t.codes[i*w:(i+1)*w], s.start, s.width))
+			b := mix.apply(key)
+			keys[h][k], posts[h][k] = b, uint32(i)|low<<t.idBits
 			addrs[k] = base + 64*uintptr(b)
 		}
 		mihPrefetch(addrs[:n])

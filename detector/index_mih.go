@@ -19,15 +19,16 @@ import (
 // classic one, and the even split of r+1 units over 16 slots of 16 bits is
 // Meta's PDQ layout for r <= 31.
 //
-// A slot's buckets are addressed by the top `coarse` bits of its substring.
+// A slot's buckets are addressed by a `coarse`-bit key of its substring.
 // Entries are stored in the order of their slot-0 substring, so slot 0's
 // buckets are position ranges of the table, each given by one packed head
-// (index_heads.go). The other
-// slots of a PDQ table keep their postings in cells, one cache line a
-// bucket: the remaining low bits of the substring sit beside the entry
-// position in each posting, so a probe reads one line and tests the low bits
-// before touching any code. One-word codes (pHash) keep the codes themselves
-// in their cells. See index_cells.go. Cell lines and heads are placed by an
+// (index_heads.go). The other slots of a PDQ table keep their postings in
+// cells, one cache line a bucket: what of the substring the key leaves out
+// sits beside the entry position in each posting, so a probe reads one line
+// and tests each posting's exact distance in the slot before touching any
+// code; the cells are Hamming balls rather than subcubes where the key has
+// room (index_tile.go). One-word codes (pHash) keep the codes themselves in
+// their cells. See index_cells.go. Cell lines and heads are placed by an
 // invertible linear map of the key, not in key order, so that a probe's
 // lines do not crowd the same DRAM banks (index_mix.go).
 
@@ -73,14 +74,31 @@ type mihSlot struct {
 	// cells holds a one-word table's buckets as cache lines; nil for wider
 	// codes.
 	cells *mihCells
-	// pcells holds the postings of a wider table's slot after the first.
+	// pcells holds the postings of a wider table's slot after the first,
+	// in cells of the given shape (index_tile.go).
 	pcells *mihPostCells
+	shape  *mihCellShape
 	// mix places the buckets of every slot: bucket key k is line (or head)
 	// mix(k).
 	mix *mihMix
 	// masks[j] lists the coarse-key masks with j bits set, mixed, for the
-	// radii queries use; larger radii enumerate them on the fly.
+	// radii queries use; larger radii enumerate them on the fly. In a
+	// tiled cell slot they cover the key's coarse-plain bits only, above
+	// its shift bits of codeword information.
 	masks [][]uint32
+	shift int
+	// probes[rk][e] lists the cell lines of a search at radius rk of a
+	// posting-cell slot, for a query whose block has error position e,
+	// relative to the query's key (mihCellProbe); for the radii whose
+	// masks are listed.
+	probes [][][]mihCellProbe
+}
+
+// mihCellProbe is a cell line a search reads: its key is the query's XOR
+// off (both mixed), and word is the distance its postings are allowed |
+// x<<8, as an overflow run's word.
+type mihCellProbe struct {
+	off, word uint32
 }
 
 // Software pipelining of the prefetches: how far ahead, in buckets or
@@ -99,41 +117,83 @@ const mihMaskRadius = 3
 // mihPrepare fills in what a table derives from its layout: masks, plans.
 func (t *idxTable) mihPrepare(force bool) {
 	type kind struct {
-		coarse int
-		mix    *mihMix
+		coarse, shift int
+		mix           *mihMix
 	}
 	masks := make(map[kind][][]uint32)
+	type cellKind struct {
+		width, coarse int
+	}
+	probes := make(map[cellKind][][][]mihCellProbe)
 	for k := range t.slots {
 		s := &t.slots[k]
 		s.mix = mihMixFor(s.coarse)
-		kd := kind{s.coarse, s.mix}
+		s.shape, s.shift = nil, 0
+		if t.words > 1 && k > 0 {
+			s.shape = mihShapeFor(s.width, s.coarse, s.mix)
+			s.shift = int(s.shape.k)
+		}
+		kd := kind{s.coarse, s.shift, s.mix}
 		if _, ok := masks[kd]; !ok {
-			masks[kd] = mihMasks(s.coarse, min(mihMaskRadius, s.coarse), s.mix)
+			masks[kd] = mihMasks(s.coarse-s.shift, min(mihMaskRadius, s.coarse-s.shift), s.shift, s.mix)
 		}
 		s.masks = masks[kd]
+		if s.shape != nil {
+			ck := cellKind{s.width, s.coarse}
+			if _, ok := probes[ck]; !ok {
+				probes[ck] = s.mihCellProbes()
+			}
+			s.probes = probes[ck]
+		}
 	}
 	t.plans = mihPlans(t, force)
 }
 
+// mihCellProbes lists the probes of a posting-cell slot for each radius
+// whose masks are listed and each error position of the query's block.
+func (s *mihSlot) mihCellProbes() [][][]mihCellProbe {
+	out := make([][][]mihCellProbe, len(s.masks))
+	for rk := range out {
+		out[rk] = make([][]mihCellProbe, len(s.shape.mixedE))
+		for e, ws := range s.shape.mixedE {
+			var ps []mihCellProbe
+			for _, w := range ws {
+				d := max(int(w.d)-1, 0)
+				if d > rk {
+					break
+				}
+				for j, ms := range s.masks[:min(rk-d, len(s.masks)-1)+1] {
+					for _, m := range ms {
+						ps = append(ps, mihCellProbe{off: w.info ^ m, word: uint32(rk-j) | w.x<<8})
+					}
+				}
+			}
+			out[rk][e] = ps
+		}
+	}
+	return out
+}
+
 // mihMasks lists, for j = 0..maxJ, the c-bit masks with exactly j bits set,
-// each through mix.
-func mihMasks(c, maxJ int, mix *mihMix) [][]uint32 {
+// each shifted left by shift and put through mix.
+func mihMasks(c, maxJ, shift int, mix *mihMix) [][]uint32 {
 	out := make([][]uint32, maxJ+1)
 	for j := range out {
-		out[j] = mihAppendMasks(nil, c, j, mix)
+		out[j] = mihAppendMasks(nil, c, j, shift, mix)
 	}
 	return out
 }
 
 // mihAppendMasks appends to dst every c-bit mask with exactly j bits set, in
-// increasing order (Gosper's hack), each through mix.
-func mihAppendMasks(dst []uint32, c, j int, mix *mihMix) []uint32 {
+// increasing order (Gosper's hack), each shifted left by shift and put
+// through mix.
+func mihAppendMasks(dst []uint32, c, j, shift int, mix *mihMix) []uint32 {
 	if j == 0 {
 		return append(dst, 0)
 	}
 	lim := uint64(1) << uint(c)
 	for m := uint64(1)<<uint(j) - 1; m < lim; {
-		dst = append(dst, mix.apply(uint32(m)))
+		dst = append(dst, mix.apply(uint32(m<<uint(shift))))
 		u := m & -m
 		v := m + u
 		m = v + ((v^m)/u)>>2
@@ -147,7 +207,7 @@ func (s *mihSlot) masksOf(j int, buf *[]uint32) []uint32 {
 	if j < len(s.masks) {
 		return s.masks[j]
 	}
-	*buf = mihAppendMasks((*buf)[:0], s.coarse, j, s.mix)
+	*buf = mihAppendMasks((*buf)[:0], s.coarse-s.shift, j, s.shift, s.mix)
 	return *buf
 }
 
@@ -173,6 +233,7 @@ func mihSub(c []uint64, start, width int) uint32 {
 type mihScratch struct {
 	cands []uint32
 	addrs []uintptr // lines to prefetch
+	xs    []uint32  // the tile's x of each cell line, beside addrs
 	spill []uint32  // overflow runs found by the scan
 	masks []uint32  // masks of radii past mihMaskRadius, one j at a time
 }
@@ -217,22 +278,48 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	// line's low 6 bits, zero in its address, carry the low-bit distance
 	// its postings are allowed.
 	var ends [mihMaxSlots]int
-	var qls [mihMaxSlots]uint32
+	var filters [mihMaxSlots]mihFilter
 	ends[0] = len(addrs)
+	xs := slices.Grow(sc.xs[:0], len(addrs))[:len(addrs)] // none for slot 0
 	for k := 1; k < len(t.slots); k++ {
 		rk := int(radii[k])
 		s := &t.slots[k]
-		sub := mihSub(qw, s.start, s.width)
-		low := uint(s.width - s.coarse)
-		qc := s.mix.apply(sub >> low)
-		qls[k] = sub & (1<<low - 1)
+		sh := s.shape
+		key, qpl, e0 := sh.query(mihSub(qw, s.start, s.width))
+		qc := s.mix.apply(key)
+		filters[k] = mihFilter{qpl: qpl, idBits: uint32(t.idBits), lt: uint32(sh.lt), plain: uint32(sh.plain)}
 		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.pcells.lines)))
-		for j := 0; j <= rk && j <= s.coarse; j++ {
-			rem := uintptr(rk - j)
-			ms := s.masksOf(j, &sc.masks)
-			addrs = slices.Grow(addrs, len(ms))
-			for _, m := range ms {
-				addrs = append(addrs, base+64*uintptr(qc^m)+rem)
+		if rk >= 0 && rk < len(s.probes) {
+			ps := s.probes[rk][e0]
+			n := len(addrs)
+			addrs = slices.Grow(addrs, len(ps))[:n+len(ps)]
+			xs = slices.Grow(xs, len(ps))[:n+len(ps)]
+			da, dx := addrs[n:n+len(ps)], xs[n:n+len(ps)]
+			for i, p := range ps {
+				da[i] = base + 64*uintptr(qc^p.off) + uintptr(p.word&63)
+				dx[i] = p.word >> 8
+			}
+			ends[k] = len(addrs)
+			continue
+		}
+		// The cells of the codewords near the query's block, each with the
+		// distance its block is still allowed in the rest of the key.
+		for _, w := range sh.mixedE[e0] {
+			d := max(int(w.d)-1, 0)
+			if d > rk {
+				break
+			}
+			wqc := qc ^ w.info
+			if rk >= len(s.masks) || rk-d > s.coarse-s.shift {
+				addrs, xs = mihListCells(addrs, xs, s, &sc.masks, base, wqc, w.x, rk, d)
+				continue
+			}
+			for j, ms := range s.masks[:rk-d+1] {
+				a := base + uintptr(rk-j)
+				for _, m := range ms {
+					addrs = append(addrs, a+64*uintptr(wqc^m))
+					xs = append(xs, w.x)
+				}
 			}
 		}
 		ends[k] = len(addrs)
@@ -271,18 +358,15 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			}
 		}
 	}
-	// Cells: postings are filtered on their low bits before any code is
+	// Cells: postings are filtered on their low fields before any code is
 	// read. Overflow runs found on the way, slot by slot: the start of the
-	// run in the slot's ov and the allowed distance.
-	idBits := t.idBits
-	idMask := uint32(1)<<idBits - 1
+	// run in the slot's ov and the line's word of mihRunWord.
 	spill := sc.spill[:0]
 	var spillEnds [mihMaxSlots]int
 	if mihUseAVX512 || mihUseAVX2 {
-		// The scan lists every overflow run it finds, (start, allowed
-		// distance), and prefetches its first two lines, so that the runs
-		// are in cache when their turn comes; nothing here reads the lines
-		// again.
+		// The scan lists every overflow run it finds, (start, run word),
+		// and prefetches its first two lines, so that the runs are in cache
+		// when their turn comes; nothing here reads the lines again.
 		for k := 1; k < len(t.slots); k++ {
 			i0, i1 := ends[k-1], ends[k]
 			if i1 > i0 {
@@ -291,8 +375,8 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 				spill = slices.Grow(spill, 2*(i1-i0))
 				out := cands[len(cands):cap(cands)]
 				sp := spill[len(spill):cap(spill)]
-				nout, nsp, _ := mihScanCells(&addrs[i0], i1-i0, len(addrs)-i0, mihAhead,
-					qls[k], uint32(idBits), &out[0], &sp[0], unsafe.SliceData(c.ov))
+				nout, nsp, _ := mihScanCells(&addrs[i0], &xs[i0], i1-i0, len(addrs)-i0, mihAhead,
+					&filters[k], &out[0], &sp[0], unsafe.SliceData(c.ov))
 				cands = cands[:len(cands)+nout]
 				spill = spill[:len(spill)+2*nsp]
 			}
@@ -307,16 +391,16 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 				// No run is longer than the slot's longest.
 				cands = slices.Grow(cands, (s1-s0)/2*int(c.maxRun)+16)
 				out := cands[len(cands):cap(cands)]
-				nout := mihScanRunsAVX512(unsafe.SliceData(c.ov), &spill[s0], (s1-s0)/2, qls[k], uint32(idBits), &out[0])
+				nout := mihScanRunsAVX512(unsafe.SliceData(c.ov), &spill[s0], (s1-s0)/2, &filters[k], &out[0])
 				cands = cands[:len(cands)+nout]
 			default:
-				cands = mihScanRuns(cands, c.ov, spill[s0:s1], qls[k], idBits)
+				cands = mihScanRuns(cands, c.ov, spill[s0:s1], &filters[k])
 			}
 		}
 	} else {
 		for k := 1; k < len(t.slots); k++ {
 			c := t.slots[k].pcells
-			ql := qls[k]
+			f := &filters[k]
 			base := uintptr(unsafe.Pointer(unsafe.SliceData(c.lines)))
 			for i := ends[k-1]; i < ends[k]; i++ {
 				if i%mihChunk == 0 {
@@ -328,19 +412,11 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 				b := int((a&^63 - base) / 4)
 				line := c.lines[b : b+16 : b+16]
 				h := line[0]
-				rem := int(a & 63)
+				word := uint32(a&63) | xs[i]<<8
 				cands = slices.Grow(cands, mihPostCellCap)
-				nc := len(cands)
-				buf := cands[:nc+mihPostCellCap]
-				// Branch-free: whether a posting passes is a coin toss the
-				// branch predictor would lose.
-				for _, v := range line[1 : 1+min(h, mihPostCellCap)] {
-					buf[nc] = v & idMask
-					nc += mihB2I(bits.OnesCount32((v>>idBits)^ql) <= rem)
-				}
-				cands = buf[:nc]
+				cands = f.pass(cands, line[1:1+min(h, mihPostCellCap)], word)
 				if h > mihPostCellCap {
-					spill = append(spill, h-(mihPostCellCap+1), uint32(rem))
+					spill = append(spill, h-(mihPostCellCap+1), word)
 				}
 			}
 			spillEnds[k] = len(spill)
@@ -358,7 +434,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		}
 		mihPrefetch(addrs)
 		for k := 1; k < len(t.slots); k++ {
-			cands = mihScanRuns(cands, t.slots[k].pcells.ov, spill[spillEnds[k-1]:spillEnds[k]], qls[k], idBits)
+			cands = mihScanRuns(cands, t.slots[k].pcells.ov, spill[spillEnds[k-1]:spillEnds[k]], &filters[k])
 		}
 	}
 	// Verify, after prefetching every candidate's code for the same reason
@@ -394,30 +470,70 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			}
 		}
 	}
-	sc.cands, sc.addrs, sc.spill = cands, addrs, spill
+	sc.cands, sc.addrs, sc.xs, sc.spill = cands, addrs, xs, spill
 	// The tables must outlive the prefetches of their addresses.
 	runtime.KeepAlive(t)
 	return hits
 }
 
 // mihScanRuns appends to cands the postings of the overflow runs listed in
-// spill, (start, allowed distance) pairs into ov, whose low bits pass.
-func mihScanRuns(cands, ov, spill []uint32, ql uint32, idBits uint) []uint32 {
-	idMask := uint32(1)<<idBits - 1
+// spill, (start, run word) pairs into ov, that pass f.
+func mihScanRuns(cands, ov, spill []uint32, f *mihFilter) []uint32 {
 	for i := 0; i+1 < len(spill); i += 2 {
 		start := spill[i]
-		run := ov[start+1 : start+1+ov[start]]
-		rem := int(spill[i+1])
-		cands = slices.Grow(cands, len(run))
-		nc := len(cands)
-		buf := cands[:nc+len(run)]
-		for _, v := range run {
-			buf[nc] = v & idMask
-			nc += mihB2I(bits.OnesCount32((v>>idBits)^ql) <= rem)
-		}
-		cands = buf[:nc]
+		cands = f.pass(cands, ov[start+1:start+1+ov[start]], spill[i+1])
 	}
 	return cands
+}
+
+// mihFilter is what a slot's postings are tested against; the assembly
+// reads its fields by offset.
+//
+// A cell line's address carries the distance its postings are allowed in
+// its low 6 bits; beside it, in xs, is its x: the query's block XOR the
+// line's codeword (index_tile.go). A spilling line's overflow run gets the
+// two as one word: the distance in the low 8 bits, x above.
+type mihFilter struct {
+	qpl    uint32 // the query's plain low bits
+	idBits uint32 // bits of a posting that hold the entry position
+	lt     uint32 // tile bits below the plain low bits in a low field
+	plain  uint32 // plain low bits above them
+}
+
+// pass appends to cands the positions of the postings whose distance in
+// the slot, over the plain low bits and the tile's block, is within the
+// run word's distance.
+func (f *mihFilter) pass(cands, postings []uint32, word uint32) []uint32 {
+	rem, x := int(word&255), word>>8
+	idMask := uint32(1)<<f.idBits - 1
+	eMask := uint32(1)<<f.lt - 1
+	cands = slices.Grow(cands, len(postings))
+	nc := len(cands)
+	buf := cands[:nc+len(postings)]
+	// Branch-free: whether a posting passes is a coin toss the branch
+	// predictor would lose.
+	for _, v := range postings {
+		low := v >> f.idBits
+		unit := uint32(1) << (low & eMask) >> 1
+		buf[nc] = v & idMask
+		nc += mihB2I(bits.OnesCount32(low>>f.lt^f.qpl)+bits.OnesCount32(x^unit) <= rem)
+	}
+	return buf[:nc]
+}
+
+// mihListCells appends the lines of slot s (its cells at base) whose keys
+// lie j bits from key qc in their coarse-plain bits, for j from 0 to rk-d,
+// each with rk-j, the distance its postings are allowed, in its address's
+// low 6 bits, and x beside it.
+func mihListCells(addrs []uintptr, xs []uint32, s *mihSlot, buf *[]uint32, base uintptr, qc, x uint32, rk, d int) ([]uintptr, []uint32) {
+	for j := 0; j <= rk-d && j <= s.coarse-s.shift; j++ {
+		rem := uintptr(rk - j)
+		for _, m := range s.masksOf(j, buf) {
+			addrs = append(addrs, base+64*uintptr(qc^m)+rem)
+			xs = append(xs, x)
+		}
+	}
+	return addrs, xs
 }
 
 func mihB2I(b bool) int {
@@ -588,6 +704,9 @@ func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 			probes += b
 			verify += b * perBucket * lowBall[min(rk-j, low)]
 		}
+		if !inPlace && !slot0 {
+			probes = mihCellProbes(s.width, s.coarse, rk)
+		}
 		scanned := probes * perBucket
 		switch {
 		case inPlace:
@@ -599,6 +718,40 @@ func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 		}
 	}
 	return costs
+}
+
+// mihCellProbes is the number of cell lines a search of a posting-cell
+// slot at radius rk reads, on average over query blocks for tiled cells
+// (index_tile.go).
+func mihCellProbes(width, coarse, rk int) float64 {
+	lt := mihTileBits(width, coarse)
+	tile := mihTileFor(lt)
+	if tile == nil {
+		probes := 0.0
+		for j := 0; j <= rk && j <= coarse; j++ {
+			probes += mihBinom(coarse, j)
+		}
+		return probes
+	}
+	// How many codewords lie at each distance d from the query's block's
+	// tile, over all blocks; each has the cells of coarse-plain keys within
+	// rk-d.
+	var cells [mihTileMax<<mihTileMax + 1]float64
+	for _, ws := range tile.near {
+		for _, w := range ws {
+			cells[max(int(w.d)-1, 0)]++
+		}
+	}
+	cp := coarse - tile.k
+	probes := 0.0
+	for d := 0; d <= rk && d < len(cells); d++ {
+		keys := 0.0
+		for j := 0; j <= rk-d && j <= cp; j++ {
+			keys += mihBinom(cp, j)
+		}
+		probes += cells[d] * keys
+	}
+	return probes / float64(len(tile.near))
 }
 
 // mihSpillLines is the expected number of overflow lines a posting-cell

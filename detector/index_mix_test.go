@@ -78,9 +78,9 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 		if c == nil {
 			continue
 		}
-		low := uint(s.width - s.coarse)
 		idMask := uint32(1)<<tab.idBits - 1
 		where := make(map[uint32]uint32, tab.n) // position -> line
+		lows := make(map[uint32]uint32, tab.n)  // position -> low field
 		longest := uint32(0)
 		for line := range len(c.lines) / 16 {
 			h := c.lines[16*line]
@@ -92,7 +92,7 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 				h = mihPostCellCap
 			}
 			for _, p := range slices.Concat(c.lines[16*line+1:16*line+1+int(h)], run) {
-				where[p&idMask] = uint32(line)
+				where[p&idMask], lows[p&idMask] = uint32(line), p>>tab.idBits
 			}
 		}
 		if longest != c.maxRun {
@@ -102,9 +102,12 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 			t.Fatalf("slot %d: %d entries in the cells, want %d", k, len(where), tab.n)
 		}
 		for i := range tab.n {
-			key := mihSub(tab.codes[i*tab.words:(i+1)*tab.words], s.start, s.width) >> low
+			key, low := s.shape.key(mihSub(tab.codes[i*tab.words:(i+1)*tab.words], s.start, s.width))
 			if got, want := where[uint32(i)], s.mix.apply(key); got != want {
 				t.Fatalf("slot %d: entry %d in line %d, want mix(%#x) = %d", k, i, got, key, want)
+			}
+			if lows[uint32(i)] != low {
+				t.Fatalf("slot %d: entry %d has low field %#x, want %#x", k, i, lows[uint32(i)], low)
 			}
 		}
 	}
@@ -125,7 +128,7 @@ func BenchmarkMihLinePlacement(b *testing.B) {
 		}
 	}
 	mix := mihMixFor(c)
-	masks, mixed := mihMasks(c, 2, nil), mihMasks(c, 2, mix)
+	masks, mixed := mihMasks(c, 2, 0, nil), mihMasks(c, 2, 0, mix)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, place := range []string{"key-order", "mixed", "random"} {
 		b.Run(place, func(b *testing.B) {

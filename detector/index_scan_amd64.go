@@ -33,12 +33,12 @@ var mihCompressLUT = func() (lut [256][8]uint32) {
 
 // mihScanCells scans the posting cells at addrs[:n] with the widest kernel
 // the CPU has, as mihScanCellsAVX512 describes; ok is false when it has none.
-func mihScanCells(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32) (nout, nspill int, ok bool) {
+func mihScanCells(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int, ok bool) {
 	switch {
 	case mihUseAVX512:
-		nout, nspill = mihScanCellsAVX512(addrs, n, total, dist, ql, idBits, out, spill, ov)
+		nout, nspill = mihScanCellsAVX512(addrs, xs, n, total, dist, f, out, spill, ov)
 	case mihUseAVX2:
-		nout, nspill = mihScanCellsAVX2(addrs, n, total, dist, ql, idBits, out, spill, ov, &mihCompressLUT)
+		nout, nspill = mihScanCellsAVX2(addrs, xs, n, total, dist, f, out, spill, ov, &mihCompressLUT)
 	default:
 		return 0, 0, false
 	}
@@ -46,13 +46,13 @@ func mihScanCells(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, sp
 }
 
 //go:noescape
-func mihScanCellsAVX512(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32) (nout, nspill int)
+func mihScanCellsAVX512(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int)
 
 //go:noescape
-func mihScanCellsAVX2(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
+func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
 
 //go:noescape
-func mihScanRunsAVX512(ov, runs *uint32, n int, ql, idBits uint32, out *uint32) (nout int)
+func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout int)
 
 //go:noescape
 func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int)

@@ -1,12 +1,158 @@
 #include "textflag.h"
 
 // Pieces the kernels below share. Registers, where used: SI the addresses
-// of lines, BX the line index, R13 the line, CX its header, DX the count of
-// positions in out (DI), R11/R12 the spill pairs and their count; X4 the
-// position bits (idBits), Z5/Y5 ql broadcast, Z6/Y6 the position mask, Z7/Y7
-// the allowed distance. SPILL and AVX2HALF name frame slots (ov+56,
-// lut+64) that the line kernels expanding them both have; vet checks frame
-// offsets only inside a TEXT block, which is why the macros come first.
+// of lines, R14 their xs, BX the line index, R13 the line, CX its header,
+// DX the count of positions in out (DI), R11/R12 the spill pairs and their
+// count; X4 the position bits (idBits), Z5/Y5 the query's plain low bits
+// broadcast, Z6/Y6 the position mask, Z7/Y7 the allowed distance, Z8/Y12
+// the mask of the tile bits of a low field (mihFilter), X9/X13 their
+// number, Z11 the line's tile distances T[e] = popcount(x ^ unit(e)) for
+// the error positions e = 0..15 (unit(e) = 1<<e>>1, index_tile.go), Z12
+// unit(0..15), Z13 the lane numbers with lane 0 out of reach; Y14 ones, Y15
+// the line's x. SPILL and AVX2HALF name frame slots (xs+8, ov+64, lut+72)
+// that the line kernels expanding them both have; vet checks frame offsets
+// only inside a TEXT block, which is why the macros come first.
+
+// unit(e) for e = 0..15, and the lane numbers 1..15 after a lane 0 that no
+// header reaches.
+DATA mihUnits<>+0(SB)/4, $0
+DATA mihUnits<>+4(SB)/4, $1
+DATA mihUnits<>+8(SB)/4, $2
+DATA mihUnits<>+12(SB)/4, $4
+DATA mihUnits<>+16(SB)/4, $8
+DATA mihUnits<>+20(SB)/4, $16
+DATA mihUnits<>+24(SB)/4, $32
+DATA mihUnits<>+28(SB)/4, $64
+DATA mihUnits<>+32(SB)/4, $128
+DATA mihUnits<>+36(SB)/4, $256
+DATA mihUnits<>+40(SB)/4, $512
+DATA mihUnits<>+44(SB)/4, $1024
+DATA mihUnits<>+48(SB)/4, $2048
+DATA mihUnits<>+52(SB)/4, $4096
+DATA mihUnits<>+56(SB)/4, $8192
+DATA mihUnits<>+60(SB)/4, $16384
+GLOBL mihUnits<>(SB), RODATA|NOPTR, $64
+
+DATA mihLanes<>+0(SB)/4, $0xffffffff
+DATA mihLanes<>+4(SB)/4, $1
+DATA mihLanes<>+8(SB)/4, $2
+DATA mihLanes<>+12(SB)/4, $3
+DATA mihLanes<>+16(SB)/4, $4
+DATA mihLanes<>+20(SB)/4, $5
+DATA mihLanes<>+24(SB)/4, $6
+DATA mihLanes<>+28(SB)/4, $7
+DATA mihLanes<>+32(SB)/4, $8
+DATA mihLanes<>+36(SB)/4, $9
+DATA mihLanes<>+40(SB)/4, $10
+DATA mihLanes<>+44(SB)/4, $11
+DATA mihLanes<>+48(SB)/4, $12
+DATA mihLanes<>+52(SB)/4, $13
+DATA mihLanes<>+56(SB)/4, $14
+DATA mihLanes<>+60(SB)/4, $15
+GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
+
+// FILTERPARAMS loads the mihFilter at f (a register) into X4, Z5, Z6, Z8
+// and X9, and the constants into Z12 and Z13. Clobbers AX, CX.
+#define FILTERPARAMS(f) \
+	MOVL (f), AX; \
+	VPBROADCASTD AX, Z5; \
+	MOVL 4(f), CX; \
+	VMOVQ CX, X4; \
+	MOVL $1, AX; \
+	SHLL CX, AX; \
+	DECL AX; \
+	VPBROADCASTD AX, Z6; \
+	MOVL 8(f), CX; \
+	VMOVQ CX, X9; \
+	MOVL $1, AX; \
+	SHLL CX, AX; \
+	DECL AX; \
+	VPBROADCASTD AX, Z8; \
+	VMOVDQU32 mihUnits<>(SB), Z12; \
+	VMOVDQU32 mihLanes<>(SB), Z13
+
+// TILEDIST sets Z11 to the tile distances of x, a register or memory
+// operand.
+#define TILEDIST(x) \
+	VPBROADCASTD x, Z11; \
+	VPXORD Z12, Z11, Z11; \
+	VPOPCNTD Z11, Z11
+
+// OUT16 stores the positions of the postings in Z0's lanes of K2 at
+// out[DX:], 64 bytes, and counts them into DX. Clobbers Z0, Z2, AX.
+#define OUT16 \
+	VPANDD Z6, Z0, Z0; \
+	VPCOMPRESSD Z0, K2, Z2; \
+	VMOVDQU32 Z2, (DI)(DX*4); \
+	KMOVW K2, AX; \
+	POPCNTL AX, AX; \
+	ADDQ AX, DX
+
+// FILTER16 keeps the postings in Z0's lanes of K1 whose distance in the
+// slot lies within Z7: that of their plain low bits to the query's, plus
+// their tile distance, T[e] for their error position e. Clobbers Z0-Z3,
+// K2, AX.
+#define FILTER16 \
+	VPSRLD X4, Z0, Z1; \
+	VPANDD Z8, Z1, Z3; \
+	VPSRLD X9, Z1, Z1; \
+	VPXORD Z5, Z1, Z1; \
+	VPOPCNTD Z1, Z1; \
+	VPERMD Z11, Z3, Z3; \
+	VPADDD Z3, Z1, Z1; \
+	VPCMPUD $2, Z7, Z1, K1, K2; \
+	OUT16
+
+// TILE16 is FILTER16 for slots with no plain low bits, whose postings'
+// low field is e: their distance is T[e].
+#define TILE16 \
+	VPSRLD X4, Z0, Z1; \
+	VPERMD Z11, Z1, Z1; \
+	VPCMPUD $2, Z7, Z1, K1, K2; \
+	OUT16
+
+// LINE16 loads line BX (whose address it leaves in R13, its distance in
+// Z7 and its tile distances in Z11) into Z0 and sets K1 to the lanes of
+// its postings, 1..min(header, 15): the lane numbers not above the header
+// (an overflowing line's header is above 15). Line BX+R10 is prefetched
+// first, as long as it is below R9. Clobbers Z1, AX.
+#define LINE16(noprefetch) \
+	LEAQ (BX)(R10*1), AX; \
+	CMPQ AX, R9; \
+	JAE noprefetch; \
+	MOVQ (SI)(AX*8), AX; \
+	PREFETCHT0 (AX); \
+noprefetch: \
+	MOVQ (SI)(BX*8), R13; \
+	MOVQ R13, AX; \
+	ANDQ $63, AX; \
+	VPBROADCASTD AX, Z7; \
+	ANDQ $~63, R13; \
+	TILEDIST((R14)(BX*4)); \
+	VMOVDQU32 (R13), Z0; \
+	VPBROADCASTD X0, Z1; \
+	VPCMPUD $2, Z1, Z13, K1
+
+// SPILL appends line BX's overflow run to spill, the pair (start, run
+// word: distance | x<<8), and prefetches the run's first two lines: a run
+// starts anywhere in a line, and the 64-byte load of its postings reaches
+// into the next (prefetching only the first left the runs of a 10M PDQ
+// query 3.1 us of waiting; with both, 0.7 us). For a header CX above 15.
+// Clobbers AX, CX.
+#define SPILL \
+	LEAL -16(CX), AX; \
+	MOVL AX, (R11)(R12*8); \
+	MOVQ ov+64(FP), AX; \
+	PREFETCHT0 -64(AX)(CX*4); \
+	PREFETCHT0 (AX)(CX*4); \
+	MOVQ xs+8(FP), CX; \
+	MOVL (CX)(BX*4), CX; \
+	SHLL $8, CX; \
+	MOVQ (SI)(BX*8), AX; \
+	ANDL $63, AX; \
+	ORL CX, AX; \
+	MOVL AX, 4(R11)(R12*8); \
+	INCQ R12
 
 // LANES sets CX to the line's header and reg to the mask of its postings'
 // lanes, 1..min(header, 15). Clobbers AX.
@@ -19,51 +165,32 @@
 	SHLXL AX, reg, reg; \
 	SUBL $2, reg
 
-// FILTER16 keeps the postings in Z0's lanes of K1 whose low bits lie within
-// Z7 of ql: their positions are stored at out[DX:], 64 bytes, and counted
-// into DX. Clobbers Z0-Z2, K2, AX.
-#define FILTER16 \
-	VPSRLD X4, Z0, Z1; \
-	VPXORD Z5, Z1, Z1; \
-	VPOPCNTD Z1, Z1; \
-	VPCMPUD $2, Z7, Z1, K1, K2; \
-	VPANDD Z6, Z0, Z0; \
-	VPCOMPRESSD Z0, K2, Z2; \
-	VMOVDQU32 Z2, (DI)(DX*4); \
-	KMOVW K2, AX; \
-	POPCNTL AX, AX; \
-	ADDQ AX, DX
-
-// SPILL appends line BX's overflow run to spill, the pair (start, allowed
-// distance), and prefetches the run's first two lines: a run starts
-// anywhere in a line, and the 64-byte load of its postings reaches into the
-// next (prefetching only the first left the runs of a 10M PDQ query 3.1 us
-// of waiting; with both, 0.7 us). For a header CX above 15. Clobbers AX.
-#define SPILL \
-	LEAL -16(CX), AX; \
-	MOVL AX, (R11)(R12*8); \
-	MOVQ (SI)(BX*8), AX; \
-	ANDL $63, AX; \
-	MOVL AX, 4(R11)(R12*8); \
-	INCQ R12; \
-	MOVQ ov+56(FP), AX; \
-	PREFETCHT0 -64(AX)(CX*4); \
-	PREFETCHT0 (AX)(CX*4)
-
 // AVX2HALF filters the eight postings at off(R13), whose lanes are the low
-// byte of R14, as FILTER16 does 16: popcounts by nibble lookups (Y8-Y11),
-// the passing positions packed by a permutation from lut. Clobbers Y0-Y3,
-// AX, R15.
+// byte of R14, as FILTER16 does 16: the tile distance as popcount(x ^
+// unit(e)), popcounts by nibble lookups (Y8-Y11), the passing positions
+// packed by a permutation from lut. Clobbers Y0-Y3, AX, R15.
 #define AVX2HALF(off) \
 	VMOVDQU off(R13), Y0; \
 	VPSRLD X4, Y0, Y1; \
+	VPAND Y12, Y1, Y2; \
+	VPSRLD X13, Y1, Y1; \
 	VPXOR Y5, Y1, Y1; \
-	VPAND Y8, Y1, Y2; \
+	VPSLLVD Y2, Y14, Y2; \
+	VPSRLD $1, Y2, Y2; \
+	VPXOR Y15, Y2, Y2; \
+	VPAND Y8, Y1, Y3; \
 	VPSRLW $4, Y1, Y1; \
 	VPAND Y8, Y1, Y1; \
-	VPSHUFB Y2, Y9, Y2; \
+	VPSHUFB Y3, Y9, Y3; \
 	VPSHUFB Y1, Y9, Y1; \
-	VPADDB Y1, Y2, Y1; \
+	VPADDB Y1, Y3, Y1; \
+	VPAND Y8, Y2, Y3; \
+	VPSRLW $4, Y2, Y2; \
+	VPAND Y8, Y2, Y2; \
+	VPSHUFB Y3, Y9, Y3; \
+	VPSHUFB Y2, Y9, Y2; \
+	VPADDB Y2, Y3, Y2; \
+	VPADDB Y2, Y1, Y1; \
 	VPMADDUBSW Y10, Y1, Y1; \
 	VPMADDWD Y11, Y1, Y1; \
 	VPCMPGTD Y7, Y1, Y1; \
@@ -74,61 +201,47 @@
 	VPAND Y6, Y0, Y0; \
 	MOVQ AX, R15; \
 	SHLQ $5, R15; \
-	ADDQ lut+64(FP), R15; \
+	ADDQ lut+72(FP), R15; \
 	VMOVDQU (R15), Y3; \
 	VPERMD Y0, Y3, Y2; \
 	VMOVDQU Y2, (DI)(DX*4); \
 	POPCNTL AX, AX; \
 	ADDQ AX, DX
 
-// func mihScanCellsAVX512(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32) (nout, nspill int)
+// func mihScanCellsAVX512(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int)
 //
 // Scans the posting cells at addrs[0:n]: each address is a 64-byte line
-// with the allowed low-bit distance in its low 6 bits. The postings of a
-// line (lanes 1..min(header, 15)) whose low bits lie within that distance of
-// ql have their positions appended to out, 64 bytes stored at a time, so out
-// needs 16 spare words. Lines whose header says they overflow append a
-// pair to spill, the start of their overflow run in ov and the allowed
-// distance, and have the start of that run prefetched. Line addrs[i+dist]
-// is prefetched while line i is scanned, as long as i+dist < total.
-TEXT ·mihScanCellsAVX512(SB), NOSPLIT, $0-80
+// with the allowed distance in its low 6 bits, and xs[i] is its x. The
+// postings of a line (lanes 1..min(header, 15)) that pass FILTER16 (TILE16
+// when the slot has no plain low bits) have their positions appended to
+// out, 64 bytes stored at a time, so out needs 16 spare words. Lines whose
+// header says they overflow append a pair to spill, the start of their
+// overflow run in ov and the run word, and have the start of that run
+// prefetched. Line addrs[i+dist] is prefetched while line i is scanned, as
+// long as i+dist < total.
+TEXT ·mihScanCellsAVX512(SB), NOSPLIT, $0-88
 	MOVQ addrs+0(FP), SI
-	MOVQ n+8(FP), R8
-	MOVQ total+16(FP), R9
-	MOVQ dist+24(FP), R10
-	MOVL ql+32(FP), AX
-	VPBROADCASTD AX, Z5
-	MOVL idBits+36(FP), CX
-	VMOVQ CX, X4
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	VPBROADCASTD AX, Z6
-	MOVQ out+40(FP), DI
-	MOVQ spill+48(FP), R11
+	MOVQ xs+8(FP), R14
+	MOVQ n+16(FP), R8
+	MOVQ total+24(FP), R9
+	MOVQ dist+32(FP), R10
+	MOVQ f+40(FP), R13
+	MOVL 12(R13), R15            // plain low bits
+	FILTERPARAMS(R13)
+	MOVQ out+48(FP), DI
+	MOVQ spill+56(FP), R11
 	XORQ BX, BX
 	XORQ DX, DX
 	XORQ R12, R12
 	TESTQ R8, R8
 	JEQ done
+	TESTL R15, R15
+	JEQ tileloop
 
 loop:
-	LEAQ (BX)(R10*1), AX
-	CMPQ AX, R9
-	JAE noprefetch
-	MOVQ (SI)(AX*8), AX
-	PREFETCHT0 (AX)
-
-noprefetch:
-	MOVQ (SI)(BX*8), R13
-	MOVQ R13, AX
-	ANDQ $63, AX
-	VPBROADCASTD AX, Z7
-	ANDQ $~63, R13
-	VMOVDQU32 (R13), Z0
-	LANES(R14)
-	KMOVW R14, K1
+	LINE16(noprefetch)
 	FILTER16
+	MOVL (R13), CX
 	CMPL CX, $15
 	JLS next
 	SPILL
@@ -137,32 +250,40 @@ next:
 	INCQ BX
 	CMPQ BX, R8
 	JNE loop
+	JMP done
+
+tileloop:
+	LINE16(tilenoprefetch)
+	TILE16
+	MOVL (R13), CX
+	CMPL CX, $15
+	JLS tilenext
+	SPILL
+
+tilenext:
+	INCQ BX
+	CMPQ BX, R8
+	JNE tileloop
 
 done:
 	VZEROUPPER
-	MOVQ DX, nout+64(FP)
-	MOVQ R12, nspill+72(FP)
+	MOVQ DX, nout+72(FP)
+	MOVQ R12, nspill+80(FP)
 	RET
 
-// func mihScanRunsAVX512(ov *uint32, runs *uint32, n int, ql, idBits uint32, out *uint32) (nout int)
+// func mihScanRunsAVX512(ov *uint32, runs *uint32, n int, f *mihFilter, out *uint32) (nout int)
 //
-// Scans n overflow runs of one slot: runs holds (start, allowed distance)
-// pairs, and ov[start] is the run's length, its postings after it. Postings
-// pass as in mihScanCellsAVX512, 16 at a time with a masked load at the
-// tail; out needs 16 spare words. The first two lines of the run 16 ahead
-// are prefetched: a run is a few postings at an unaligned place.
+// Scans n overflow runs of one slot: runs holds (start, run word) pairs,
+// and ov[start] is the run's length, its postings after it. Postings pass
+// FILTER16, 16 at a time with a masked load at the tail; out needs 16
+// spare words. The first two lines of the run 16 ahead are prefetched: a
+// run is a few postings at an unaligned place.
 TEXT ·mihScanRunsAVX512(SB), NOSPLIT, $0-48
 	MOVQ ov+0(FP), SI
 	MOVQ runs+8(FP), R8
 	MOVQ n+16(FP), R9
-	MOVL ql+24(FP), AX
-	VPBROADCASTD AX, Z5
-	MOVL idBits+28(FP), CX
-	VMOVQ CX, X4
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	VPBROADCASTD AX, Z6
+	MOVQ f+24(FP), R10
+	FILTERPARAMS(R10)
 	MOVQ out+32(FP), DI
 	XORQ DX, DX
 	TESTQ R9, R9
@@ -181,7 +302,11 @@ noprefetchrun:
 	MOVL (R10), CX
 	ADDQ $4, R10
 	MOVL 4(R8), AX
+	MOVL AX, R11
+	ANDL $255, AX
 	VPBROADCASTD AX, Z7
+	SHRL $8, R11
+	TILEDIST(R11)
 
 chunk:
 	MOVL $0xffff, R11
@@ -208,26 +333,37 @@ rundone:
 	MOVQ DX, nout+40(FP)
 	RET
 
-// func mihScanCellsAVX2(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
+// func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
 //
 // mihScanCellsAVX2 is mihScanCellsAVX512 for CPUs without it: eight
-// postings a step, the low bits counted by nibble lookups and summed into
+// postings a step, the distances counted by nibble lookups and summed into
 // dwords, the passing positions packed by a permutation from lut.
-TEXT ·mihScanCellsAVX2(SB), NOSPLIT, $0-88
+TEXT ·mihScanCellsAVX2(SB), NOSPLIT, $0-96
 	MOVQ addrs+0(FP), SI
-	MOVQ n+8(FP), R8
-	MOVQ total+16(FP), R9
-	MOVQ dist+24(FP), R10
-	MOVL ql+32(FP), AX
+	MOVQ n+16(FP), R8
+	MOVQ total+24(FP), R9
+	MOVQ dist+32(FP), R10
+	MOVQ f+40(FP), R13
+	MOVL (R13), AX
 	VMOVQ AX, X5
-	VPBROADCASTD X5, Y5          // ql
-	MOVL idBits+36(FP), CX
+	VPBROADCASTD X5, Y5          // the query's plain low bits
+	MOVL 4(R13), CX
 	VMOVQ CX, X4                 // shift count
 	MOVL $1, AX
 	SHLL CX, AX
 	DECL AX
 	VMOVQ AX, X6
 	VPBROADCASTD X6, Y6          // position mask
+	MOVL 8(R13), CX
+	VMOVQ CX, X13                // tile bits
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	VMOVQ AX, X12
+	VPBROADCASTD X12, Y12        // tile mask
+	MOVL $1, AX
+	VMOVQ AX, X14
+	VPBROADCASTD X14, Y14        // ones
 	MOVL $0x0f0f0f0f, AX
 	VMOVQ AX, X8
 	VPBROADCASTD X8, Y8          // low nibbles
@@ -242,8 +378,8 @@ TEXT ·mihScanCellsAVX2(SB), NOSPLIT, $0-88
 	MOVL $0x00010001, AX
 	VMOVQ AX, X11
 	VPBROADCASTD X11, Y11        // words of 1
-	MOVQ out+40(FP), DI
-	MOVQ spill+48(FP), R11
+	MOVQ out+48(FP), DI
+	MOVQ spill+56(FP), R11
 	XORQ BX, BX
 	XORQ DX, DX
 	XORQ R12, R12
@@ -264,6 +400,8 @@ noprefetch2:
 	VMOVQ AX, X7
 	VPBROADCASTD X7, Y7          // allowed distance
 	ANDQ $~63, R13
+	MOVQ xs+8(FP), AX
+	VPBROADCASTD (AX)(BX*4), Y15 // x
 	LANES(R14)
 	AVX2HALF(0)                  // lanes 0-7
 	SHRL $8, R14
@@ -279,8 +417,8 @@ next2:
 
 done2:
 	VZEROUPPER
-	MOVQ DX, nout+72(FP)
-	MOVQ R12, nspill+80(FP)
+	MOVQ DX, nout+80(FP)
+	MOVQ R12, nspill+88(FP)
 	RET
 
 // func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int)

@@ -32,6 +32,7 @@ func TestIndexMIHScanKernels(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(3, uint64(PDQ)))
 			idxCheckMIH(t, rng, PDQ, 11, idxSpillData(rng, PDQ))
+			idxCheckTiles(t, rng)
 		})
 	}
 	if !cpu.X86.HasAVX2 {

@@ -7,11 +7,11 @@ const (
 	mihUseAVX2   = false
 )
 
-func mihScanCells(addrs *uintptr, n, total, dist int, ql, idBits uint32, out, spill, ov *uint32) (nout, nspill int, ok bool) {
+func mihScanCells(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int, ok bool) {
 	return 0, 0, false
 }
 
-func mihScanRunsAVX512(ov, runs *uint32, n int, ql, idBits uint32, out *uint32) (nout int) {
+func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout int) {
 	panic("unreachable")
 }
 

@@ -183,6 +183,31 @@ func TestIndexMIHLongHeads(t *testing.T) {
 	}
 }
 
+// TestIndexMIHTiles: tables whose slots' cells are Hamming balls with no
+// plain low bits, as 10M PDQ codes have (the scan's TILE16), answer as the
+// linear scan does. Here, with 6,000 entries, the cells are sparse.
+func TestIndexMIHTiles(t *testing.T) {
+	idxCheckTiles(t, rand.New(rand.NewPCG(20, 11)))
+}
+
+func idxCheckTiles(t *testing.T, rng *rand.Rand) {
+	t.Helper()
+	for _, clustered := range []bool{false, true} {
+		entries := idxTestData(rng, PDQ, 6000, clustered)
+		x := idxTestBuild(t, entries, idxBuildConfig{slots: 16, forceMIH: true, maxLow: 4})
+		pure := 0
+		for _, s := range x.tables[PDQ].slots[1:] {
+			if s.shape.plain == 0 && s.shape.lt >= 3 {
+				pure++
+			}
+		}
+		if pure == 0 {
+			t.Fatal("no slot with tiles and no plain low bits")
+		}
+		idxCheckMIHBuilt(t, rng, x, PDQ, entries)
+	}
+}
+
 func idxSpillData(rng *rand.Rand, a Algorithm) []Entry {
 	entries := idxTestData(rng, a, 1500, false)
 	for i := range 1500 {
