@@ -304,7 +304,7 @@ func (t *idxTable) mihPostCellBytes(s mihSlot, count []uint32) (int64, []uint32)
 	}
 	count = count[:nb]
 	clear(count)
-	sh := mihShapeFor(s.width, s.coarse, nil)
+	sh := mihShapeFor(s.width, s.coarse)
 	for i := range t.n {
 		key, _ := sh.key(mihSub(t.codes[i*t.words:(i+1)*t.words], s.start, s.width))
 		count[key]++
@@ -379,7 +379,7 @@ func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []
 	clear(count)
 	w := t.words
 	mix := mihMixFor(s.coarse)
-	sh := mihShapeFor(s.width, s.coarse, mix)
+	sh := mihShapeFor(s.width, s.coarse)
 	for i := range t.n {
 		key, _ := sh.key(mihSub(t.codes[i*w:(i+1)*w], s.start, s.width))
 		count[mix.apply(key)]++

@@ -130,7 +130,7 @@ func (t *idxTable) mihPrepare(force bool) {
 		s.mix = mihMixFor(s.coarse)
 		s.shape, s.shift = nil, 0
 		if t.words > 1 && k > 0 {
-			s.shape = mihShapeFor(s.width, s.coarse, s.mix)
+			s.shape = mihShapeFor(s.width, s.coarse)
 			s.shift = int(s.shape.k)
 		}
 		kd := kind{s.coarse, s.shift, s.mix}
@@ -168,11 +168,34 @@ func (s *mihSlot) mihCellProbes() [][][]mihCellProbe {
 					}
 				}
 			}
-			out[rk][e] = ps
+			// Room for the assembly's last group of eight.
+			out[rk][e] = slices.Grow(ps, mihProbePad)[:len(ps)]
 		}
 	}
 	return out
 }
+
+// mihListProbes appends to addrs the line of each of ps for a query of
+// key qc in the cells at base, with its distance, and its x to xs.
+func mihListProbes(addrs []uintptr, xs []uint32, ps []mihCellProbe, qc uint32, base uintptr) ([]uintptr, []uint32) {
+	n := len(addrs)
+	addrs = slices.Grow(addrs, len(ps)+mihProbePad)[:n+len(ps)]
+	xs = slices.Grow(xs, len(ps)+mihProbePad)[:n+len(ps)]
+	if len(ps) > 0 && mihUseAVX512 && cap(ps)-len(ps) >= mihProbePad {
+		mihListProbesAVX512(unsafe.SliceData(addrs[n:]), unsafe.SliceData(xs[n:]), unsafe.SliceData(ps), len(ps), qc, base)
+		return addrs, xs
+	}
+	da, dx := addrs[n:n+len(ps)], xs[n:n+len(ps)]
+	for i, p := range ps {
+		da[i] = base + 64*uintptr(qc^p.off) + uintptr(p.word&63)
+		dx[i] = p.word >> 8
+	}
+	return addrs, xs
+}
+
+// mihProbePad is the spare room mihListProbesAVX512 reads and writes past
+// the end of its slices: it works eight at a time.
+const mihProbePad = 8
 
 // mihMasks lists, for j = 0..maxJ, the c-bit masks with exactly j bits set,
 // each shifted left by shift and put through mix.
@@ -290,15 +313,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		filters[k] = mihFilter{qpl: qpl, idBits: uint32(t.idBits), lt: uint32(sh.lt), plain: uint32(sh.plain)}
 		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.pcells.lines)))
 		if rk >= 0 && rk < len(s.probes) {
-			ps := s.probes[rk][e0]
-			n := len(addrs)
-			addrs = slices.Grow(addrs, len(ps))[:n+len(ps)]
-			xs = slices.Grow(xs, len(ps))[:n+len(ps)]
-			da, dx := addrs[n:n+len(ps)], xs[n:n+len(ps)]
-			for i, p := range ps {
-				da[i] = base + 64*uintptr(qc^p.off) + uintptr(p.word&63)
-				dx[i] = p.word >> 8
-			}
+			addrs, xs = mihListProbes(addrs, xs, s.probes[rk][e0], qc, base)
 			ends[k] = len(addrs)
 			continue
 		}

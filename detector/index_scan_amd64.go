@@ -52,6 +52,8 @@ func mihScanCellsAVX512(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFi
 func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
 
 //go:noescape
+func mihListProbesAVX512(addrs *uintptr, xs *uint32, ps *mihCellProbe, n int, qc uint32, base uintptr)
+
 func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout int)
 
 //go:noescape

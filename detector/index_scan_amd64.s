@@ -271,6 +271,45 @@ done:
 	MOVQ R12, nspill+80(FP)
 	RET
 
+// func mihListProbesAVX512(addrs *uintptr, xs *uint32, ps *mihCellProbe, n int, qc uint32, base uintptr)
+//
+// Sets addrs[i] = base + 64*(qc ^ ps[i].off) + (ps[i].word & 63) and
+// xs[i] = ps[i].word >> 8 for i < n, eight at a time: it reads and writes
+// up to seven entries past n, which the caller leaves room for.
+TEXT ·mihListProbesAVX512(SB), NOSPLIT, $0-48
+	MOVQ addrs+0(FP), DI
+	MOVQ xs+8(FP), R8
+	MOVQ ps+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVL qc+32(FP), AX
+	VPBROADCASTQ AX, Z1          // qc in the low half of each entry
+	MOVQ base+40(FP), AX
+	VPBROADCASTQ AX, Z2
+	MOVL $0xffffffff, AX
+	VPBROADCASTQ AX, Z3
+	MOVQ $63, AX
+	VPBROADCASTQ AX, Z4
+
+listprobes:
+	VMOVDQU64 (SI), Z0           // eight (off, word) entries
+	VPXORQ Z1, Z0, Z0
+	VPANDQ Z3, Z0, Z5
+	VPSLLQ $6, Z5, Z5            // 64 * (qc ^ off)
+	VPSRLQ $32, Z0, Z6
+	VPANDQ Z4, Z6, Z6            // the distance
+	VPADDQ Z2, Z5, Z5
+	VPADDQ Z6, Z5, Z5
+	VMOVDQU64 Z5, (DI)
+	VPSRLQ $40, Z0, Z0           // x
+	VPMOVQD Z0, (R8)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $32, R8
+	SUBQ $8, CX
+	JG listprobes
+	VZEROUPPER
+	RET
+
 // func mihScanRunsAVX512(ov *uint32, runs *uint32, n int, f *mihFilter, out *uint32) (nout int)
 //
 // Scans n overflow runs of one slot: runs holds (start, run word) pairs,

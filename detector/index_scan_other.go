@@ -11,6 +11,10 @@ func mihScanCells(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, 
 	return 0, 0, false
 }
 
+func mihListProbesAVX512(addrs *uintptr, xs *uint32, ps *mihCellProbe, n int, qc uint32, base uintptr) {
+	panic("unreachable")
+}
+
 func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout int) {
 	panic("unreachable")
 }

@@ -148,9 +148,29 @@ type mihCellShape struct {
 	mixedE [][]mihTileWord // near[e] with info placed by the slot's mix
 }
 
+var mihShapes struct {
+	sync.Mutex
+	byLayout map[[2]int]*mihCellShape
+}
+
 // mihShapeFor returns the shape of a posting-cell slot of the given width
-// and coarse bits whose keys are placed by mix.
-func mihShapeFor(width, coarse int, mix *mihMix) *mihCellShape {
+// and coarse bits, whose keys are placed by mihMixFor(coarse). Shapes are
+// shared: the codeword lists of four tile bits take 400 KB.
+func mihShapeFor(width, coarse int) *mihCellShape {
+	mihShapes.Lock()
+	defer mihShapes.Unlock()
+	if sh := mihShapes.byLayout[[2]int{width, coarse}]; sh != nil {
+		return sh
+	}
+	if mihShapes.byLayout == nil {
+		mihShapes.byLayout = make(map[[2]int]*mihCellShape)
+	}
+	sh := mihNewShape(width, coarse, mihMixFor(coarse))
+	mihShapes.byLayout[[2]int{width, coarse}] = sh
+	return sh
+}
+
+func mihNewShape(width, coarse int, mix *mihMix) *mihCellShape {
 	lt := mihTileBits(width, coarse)
 	sh := &mihCellShape{tile: mihTileFor(lt), lt: uint(lt)}
 	if sh.tile != nil {

@@ -61,7 +61,7 @@ func TestMihCellShapes(t *testing.T) {
 		{14, 6, 3, 5},
 	} {
 		mix := mihMixFor(tc.coarse)
-		sh := mihShapeFor(tc.width, tc.coarse, mix)
+		sh := mihShapeFor(tc.width, tc.coarse)
 		if int(sh.lt) != tc.lt || int(sh.plain) != tc.plain {
 			t.Fatalf("%+v: lt %d, plain %d", tc, sh.lt, sh.plain)
 		}
