@@ -180,7 +180,7 @@ func (s *mihSlot) mihCellProbes() [][][]mihCellProbe {
 }
 
 // mihListProbes appends to addrs the line of each of ps for a query of
-// key qc in the cells at base, with its distance, and its x to xs.
+// key qc in the cells at base, and its word to xs.
 func mihListProbes(addrs []uintptr, xs []uint32, ps []mihCellProbe, qc uint32, base uintptr) ([]uintptr, []uint32) {
 	n := len(addrs)
 	addrs = slices.Grow(addrs, len(ps)+mihProbePad)[:n+len(ps)]
@@ -191,8 +191,8 @@ func mihListProbes(addrs []uintptr, xs []uint32, ps []mihCellProbe, qc uint32, b
 	}
 	da, dx := addrs[n:n+len(ps)], xs[n:n+len(ps)]
 	for i, p := range ps {
-		da[i] = base + 64*uintptr(qc^p.off) + uintptr(p.word&63)
-		dx[i] = p.word >> 8
+		da[i] = base + 64*uintptr(qc^p.off)
+		dx[i] = p.word
 	}
 	return addrs, xs
 }
@@ -301,9 +301,9 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		}
 		n0 = len(addrs)
 	}
-	// Then the line of each cell, which needs nothing but the key. The
-	// line's low 6 bits, zero in its address, carry the low-bit distance
-	// its postings are allowed.
+	// Then the line of each cell, which needs nothing but the key, and
+	// beside it in xs its word: the distance its postings are allowed and
+	// its tile's x (mihFilter).
 	var ends [mihMaxSlots]int
 	var filters [mihMaxSlots]mihFilter
 	ends[0] = len(addrs)
@@ -334,10 +334,10 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 				continue
 			}
 			for j, ms := range s.masks[:rk-d+1] {
-				a := base + uintptr(rk-j)
+				word := uint32(rk-j) | w.x<<8
 				for _, m := range ms {
-					addrs = append(addrs, a+64*uintptr(wqc^m))
-					xs = append(xs, w.x)
+					addrs = append(addrs, base+64*uintptr(wqc^m))
+					xs = append(xs, word)
 				}
 			}
 		}
@@ -385,7 +385,16 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	if mihUseAVX512 || mihUseAVX2 {
 		// The scan lists every overflow run it finds, (start, run word),
 		// and prefetches its first two lines, so that the runs are in cache
-		// when their turn comes; nothing here reads the lines again.
+		// when their turn comes; nothing here reads the lines again. It
+		// prefetches mihAhead lines ahead without checking where the list
+		// ends: past it, the last line again.
+		if n := len(addrs); n > 0 {
+			addrs = slices.Grow(addrs, mihAhead)
+			pad := addrs[n : n+mihAhead]
+			for i := range pad {
+				pad[i] = addrs[n-1]
+			}
+		}
 		for k := 1; k < len(t.slots); k++ {
 			i0, i1 := ends[k-1], ends[k]
 			if i1 > i0 {
@@ -394,7 +403,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 				spill = slices.Grow(spill, 2*(i1-i0))
 				out := cands[len(cands):cap(cands)]
 				sp := spill[len(spill):cap(spill)]
-				nout, nsp, _ := mihScanCells(&addrs[i0], &xs[i0], i1-i0, len(addrs)-i0, mihAhead,
+				nout, nsp, _ := mihScanCells(&addrs[i0], &xs[i0], i1-i0, mihAhead,
 					&filters[k], &out[0], &sp[0], unsafe.SliceData(c.ov))
 				cands = cands[:len(cands)+nout]
 				spill = spill[:len(spill)+2*nsp]
@@ -428,10 +437,10 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 					}
 				}
 				a := addrs[i]
-				b := int((a&^63 - base) / 4)
+				b := int((a - base) / 4)
 				line := c.lines[b : b+16 : b+16]
 				h := line[0]
-				word := uint32(a&63) | xs[i]<<8
+				word := xs[i]
 				cands = slices.Grow(cands, mihPostCellCap)
 				cands = f.pass(cands, line[1:1+min(h, mihPostCellCap)], word)
 				if h > mihPostCellCap {
@@ -508,10 +517,10 @@ func mihScanRuns(cands, ov, spill []uint32, f *mihFilter) []uint32 {
 // mihFilter is what a slot's postings are tested against; the assembly
 // reads its fields by offset.
 //
-// A cell line's address carries the distance its postings are allowed in
-// its low 6 bits; beside it, in xs, is its x: the query's block XOR the
-// line's codeword (index_tile.go). A spilling line's overflow run gets the
-// two as one word: the distance in the low 8 bits, x above.
+// Beside each cell line's address, xs holds its word: the distance its
+// postings are allowed in the low 8 bits, x above, the query's block XOR
+// the line's codeword (index_tile.go). A spilling line's overflow run gets
+// the same word.
 type mihFilter struct {
 	qpl    uint32 // the query's plain low bits
 	idBits uint32 // bits of a posting that hold the entry position
@@ -542,14 +551,14 @@ func (f *mihFilter) pass(cands, postings []uint32, word uint32) []uint32 {
 
 // mihListCells appends the lines of slot s (its cells at base) whose keys
 // lie j bits from key qc in their coarse-plain bits, for j from 0 to rk-d,
-// each with rk-j, the distance its postings are allowed, in its address's
-// low 6 bits, and x beside it.
+// each with its word beside it: rk-j, the distance its postings are
+// allowed, and x.
 func mihListCells(addrs []uintptr, xs []uint32, s *mihSlot, buf *[]uint32, base uintptr, qc, x uint32, rk, d int) ([]uintptr, []uint32) {
 	for j := 0; j <= rk-d && j <= s.coarse-s.shift; j++ {
-		rem := uintptr(rk - j)
+		rem := rk - j
 		for _, m := range s.masksOf(j, buf) {
-			addrs = append(addrs, base+64*uintptr(qc^m)+rem)
-			xs = append(xs, x)
+			addrs = append(addrs, base+64*uintptr(qc^m))
+			xs = append(xs, uint32(rem)|x<<8)
 		}
 	}
 	return addrs, xs

@@ -33,12 +33,12 @@ var mihCompressLUT = func() (lut [256][8]uint32) {
 
 // mihScanCells scans the posting cells at addrs[:n] with the widest kernel
 // the CPU has, as mihScanCellsAVX512 describes; ok is false when it has none.
-func mihScanCells(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int, ok bool) {
+func mihScanCells(addrs *uintptr, xs *uint32, n, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int, ok bool) {
 	switch {
 	case mihUseAVX512:
-		nout, nspill = mihScanCellsAVX512(addrs, xs, n, total, dist, f, out, spill, ov)
+		nout, nspill = mihScanCellsAVX512(addrs, xs, n, dist, f, out, spill, ov)
 	case mihUseAVX2:
-		nout, nspill = mihScanCellsAVX2(addrs, xs, n, total, dist, f, out, spill, ov, &mihCompressLUT)
+		nout, nspill = mihScanCellsAVX2(addrs, xs, n, dist, f, out, spill, ov, &mihCompressLUT)
 	default:
 		return 0, 0, false
 	}
@@ -46,10 +46,10 @@ func mihScanCells(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, 
 }
 
 //go:noescape
-func mihScanCellsAVX512(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int)
+func mihScanCellsAVX512(addrs *uintptr, xs *uint32, n, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int)
 
 //go:noescape
-func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
+func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, dist int, f *mihFilter, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
 
 //go:noescape
 func mihListProbesAVX512(addrs *uintptr, xs *uint32, ps *mihCellProbe, n int, qc uint32, base uintptr)

@@ -1,7 +1,8 @@
 #include "textflag.h"
 
 // Pieces the kernels below share. Registers, where used: SI the addresses
-// of lines, R14 their xs, BX the line index, R13 the line, CX its header,
+// of lines, R14 their words (mihFilter), R10 the addresses dist ahead, BX
+// the line index, R13 the line, CX its header,
 // DX the count of positions in out (DI), R11/R12 the spill pairs and their
 // count; X4 the position bits (idBits), Z5/Y5 the query's plain low bits
 // broadcast, Z6/Y6 the position mask, Z7/Y7 the allowed distance, Z8/Y12
@@ -9,7 +10,7 @@
 // number, Z11 the line's tile distances T[e] = popcount(x ^ unit(e)) for
 // the error positions e = 0..15 (unit(e) = 1<<e>>1, index_tile.go), Z12
 // unit(0..15), Z13 the lane numbers with lane 0 out of reach; Y14 ones, Y15
-// the line's x. SPILL and AVX2HALF name frame slots (xs+8, ov+64, lut+72)
+// the line's x. SPILL and AVX2HALF name frame slots (xs+8, ov+56, lut+64)
 // that the line kernels expanding them both have; vet checks frame offsets
 // only inside a TEXT block, which is why the macros come first.
 
@@ -52,7 +53,7 @@ DATA mihLanes<>+60(SB)/4, $15
 GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 
 // FILTERPARAMS loads the mihFilter at f (a register) into X4, Z5, Z6, Z8
-// and X9, and the constants into Z12 and Z13. Clobbers AX, CX.
+// and X9, and the constants into Z12, Z13 and Z14 (63). Clobbers AX, CX.
 #define FILTERPARAMS(f) \
 	MOVL (f), AX; \
 	VPBROADCASTD AX, Z5; \
@@ -69,12 +70,16 @@ GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 	DECL AX; \
 	VPBROADCASTD AX, Z8; \
 	VMOVDQU32 mihUnits<>(SB), Z12; \
-	VMOVDQU32 mihLanes<>(SB), Z13
+	VMOVDQU32 mihLanes<>(SB), Z13; \
+	MOVL $63, AX; \
+	VPBROADCASTD AX, Z14
 
-// TILEDIST sets Z11 to the tile distances of x, a register or memory
-// operand.
-#define TILEDIST(x) \
-	VPBROADCASTD x, Z11; \
+// WORD sets Z7 to the distance of word w (a register or memory operand)
+// and Z11 to the tile distances of its x.
+#define WORD(w) \
+	VPBROADCASTD w, Z11; \
+	VPANDD Z14, Z11, Z7; \
+	VPSRLD $8, Z11, Z11; \
 	VPXORD Z12, Z11, Z11; \
 	VPOPCNTD Z11, Z11
 
@@ -114,21 +119,13 @@ GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 // LINE16 loads line BX (whose address it leaves in R13, its distance in
 // Z7 and its tile distances in Z11) into Z0 and sets K1 to the lanes of
 // its postings, 1..min(header, 15): the lane numbers not above the header
-// (an overflowing line's header is above 15). Line BX+R10 is prefetched
-// first, as long as it is below R9. Clobbers Z1, AX.
-#define LINE16(noprefetch) \
-	LEAQ (BX)(R10*1), AX; \
-	CMPQ AX, R9; \
-	JAE noprefetch; \
-	MOVQ (SI)(AX*8), AX; \
+// (an overflowing line's header is above 15). The line dist ahead, whose
+// address is at (R10)(BX*8), is prefetched first. Clobbers Z1, AX.
+#define LINE16 \
+	MOVQ (R10)(BX*8), AX; \
 	PREFETCHT0 (AX); \
-noprefetch: \
 	MOVQ (SI)(BX*8), R13; \
-	MOVQ R13, AX; \
-	ANDQ $63, AX; \
-	VPBROADCASTD AX, Z7; \
-	ANDQ $~63, R13; \
-	TILEDIST((R14)(BX*4)); \
+	WORD((R14)(BX*4)); \
 	VMOVDQU32 (R13), Z0; \
 	VPBROADCASTD X0, Z1; \
 	VPCMPUD $2, Z1, Z13, K1
@@ -142,15 +139,11 @@ noprefetch: \
 #define SPILL \
 	LEAL -16(CX), AX; \
 	MOVL AX, (R11)(R12*8); \
-	MOVQ ov+64(FP), AX; \
+	MOVQ ov+56(FP), AX; \
 	PREFETCHT0 -64(AX)(CX*4); \
 	PREFETCHT0 (AX)(CX*4); \
 	MOVQ xs+8(FP), CX; \
-	MOVL (CX)(BX*4), CX; \
-	SHLL $8, CX; \
-	MOVQ (SI)(BX*8), AX; \
-	ANDL $63, AX; \
-	ORL CX, AX; \
+	MOVL (CX)(BX*4), AX; \
 	MOVL AX, 4(R11)(R12*8); \
 	INCQ R12
 
@@ -201,35 +194,35 @@ noprefetch: \
 	VPAND Y6, Y0, Y0; \
 	MOVQ AX, R15; \
 	SHLQ $5, R15; \
-	ADDQ lut+72(FP), R15; \
+	ADDQ lut+64(FP), R15; \
 	VMOVDQU (R15), Y3; \
 	VPERMD Y0, Y3, Y2; \
 	VMOVDQU Y2, (DI)(DX*4); \
 	POPCNTL AX, AX; \
 	ADDQ AX, DX
 
-// func mihScanCellsAVX512(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int)
+// func mihScanCellsAVX512(addrs *uintptr, xs *uint32, n, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int)
 //
-// Scans the posting cells at addrs[0:n]: each address is a 64-byte line
-// with the allowed distance in its low 6 bits, and xs[i] is its x. The
+// Scans the posting cells at addrs[0:n]: each address is a 64-byte line,
+// and xs[i] is its word, its distance | x<<8. The
 // postings of a line (lanes 1..min(header, 15)) that pass FILTER16 (TILE16
 // when the slot has no plain low bits) have their positions appended to
 // out, 64 bytes stored at a time, so out needs 16 spare words. Lines whose
 // header says they overflow append a pair to spill, the start of their
 // overflow run in ov and the run word, and have the start of that run
-// prefetched. Line addrs[i+dist] is prefetched while line i is scanned, as
-// long as i+dist < total.
-TEXT ·mihScanCellsAVX512(SB), NOSPLIT, $0-88
+// prefetched. Line addrs[i+dist] is prefetched while line i is scanned:
+// addrs must hold addresses to prefetch up to n+dist.
+TEXT ·mihScanCellsAVX512(SB), NOSPLIT, $0-80
 	MOVQ addrs+0(FP), SI
 	MOVQ xs+8(FP), R14
 	MOVQ n+16(FP), R8
-	MOVQ total+24(FP), R9
-	MOVQ dist+32(FP), R10
-	MOVQ f+40(FP), R13
+	MOVQ dist+24(FP), R10
+	LEAQ (SI)(R10*8), R10
+	MOVQ f+32(FP), R13
 	MOVL 12(R13), R15            // plain low bits
 	FILTERPARAMS(R13)
-	MOVQ out+48(FP), DI
-	MOVQ spill+56(FP), R11
+	MOVQ out+40(FP), DI
+	MOVQ spill+48(FP), R11
 	XORQ BX, BX
 	XORQ DX, DX
 	XORQ R12, R12
@@ -239,7 +232,7 @@ TEXT ·mihScanCellsAVX512(SB), NOSPLIT, $0-88
 	JEQ tileloop
 
 loop:
-	LINE16(noprefetch)
+	LINE16
 	FILTER16
 	MOVL (R13), CX
 	CMPL CX, $15
@@ -253,7 +246,7 @@ next:
 	JMP done
 
 tileloop:
-	LINE16(tilenoprefetch)
+	LINE16
 	TILE16
 	MOVL (R13), CX
 	CMPL CX, $15
@@ -267,14 +260,14 @@ tilenext:
 
 done:
 	VZEROUPPER
-	MOVQ DX, nout+72(FP)
-	MOVQ R12, nspill+80(FP)
+	MOVQ DX, nout+64(FP)
+	MOVQ R12, nspill+72(FP)
 	RET
 
 // func mihListProbesAVX512(addrs *uintptr, xs *uint32, ps *mihCellProbe, n int, qc uint32, base uintptr)
 //
-// Sets addrs[i] = base + 64*(qc ^ ps[i].off) + (ps[i].word & 63) and
-// xs[i] = ps[i].word >> 8 for i < n, eight at a time: it reads and writes
+// Sets addrs[i] = base + 64*(qc ^ ps[i].off) and xs[i] = ps[i].word for
+// i < n, eight at a time: it reads and writes
 // up to seven entries past n, which the caller leaves room for.
 TEXT ·mihListProbesAVX512(SB), NOSPLIT, $0-48
 	MOVQ addrs+0(FP), DI
@@ -287,20 +280,15 @@ TEXT ·mihListProbesAVX512(SB), NOSPLIT, $0-48
 	VPBROADCASTQ AX, Z2
 	MOVL $0xffffffff, AX
 	VPBROADCASTQ AX, Z3
-	MOVQ $63, AX
-	VPBROADCASTQ AX, Z4
 
 listprobes:
 	VMOVDQU64 (SI), Z0           // eight (off, word) entries
 	VPXORQ Z1, Z0, Z0
 	VPANDQ Z3, Z0, Z5
 	VPSLLQ $6, Z5, Z5            // 64 * (qc ^ off)
-	VPSRLQ $32, Z0, Z6
-	VPANDQ Z4, Z6, Z6            // the distance
 	VPADDQ Z2, Z5, Z5
-	VPADDQ Z6, Z5, Z5
 	VMOVDQU64 Z5, (DI)
-	VPSRLQ $40, Z0, Z0           // x
+	VPSRLQ $32, Z0, Z0           // the word
 	VPMOVQD Z0, (R8)
 	ADDQ $64, SI
 	ADDQ $64, DI
@@ -341,11 +329,7 @@ noprefetchrun:
 	MOVL (R10), CX
 	ADDQ $4, R10
 	MOVL 4(R8), AX
-	MOVL AX, R11
-	ANDL $255, AX
-	VPBROADCASTD AX, Z7
-	SHRL $8, R11
-	TILEDIST(R11)
+	WORD(AX)
 
 chunk:
 	MOVL $0xffff, R11
@@ -372,17 +356,17 @@ rundone:
 	MOVQ DX, nout+40(FP)
 	RET
 
-// func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
+// func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, dist int, f *mihFilter, out, spill, ov *uint32, lut *[256][8]uint32) (nout, nspill int)
 //
 // mihScanCellsAVX2 is mihScanCellsAVX512 for CPUs without it: eight
 // postings a step, the distances counted by nibble lookups and summed into
 // dwords, the passing positions packed by a permutation from lut.
-TEXT ·mihScanCellsAVX2(SB), NOSPLIT, $0-96
+TEXT ·mihScanCellsAVX2(SB), NOSPLIT, $0-88
 	MOVQ addrs+0(FP), SI
 	MOVQ n+16(FP), R8
-	MOVQ total+24(FP), R9
-	MOVQ dist+32(FP), R10
-	MOVQ f+40(FP), R13
+	MOVQ dist+24(FP), R10
+	LEAQ (SI)(R10*8), R10
+	MOVQ f+32(FP), R13
 	MOVL (R13), AX
 	VMOVQ AX, X5
 	VPBROADCASTD X5, Y5          // the query's plain low bits
@@ -417,8 +401,8 @@ TEXT ·mihScanCellsAVX2(SB), NOSPLIT, $0-96
 	MOVL $0x00010001, AX
 	VMOVQ AX, X11
 	VPBROADCASTD X11, Y11        // words of 1
-	MOVQ out+48(FP), DI
-	MOVQ spill+56(FP), R11
+	MOVQ out+40(FP), DI
+	MOVQ spill+48(FP), R11
 	XORQ BX, BX
 	XORQ DX, DX
 	XORQ R12, R12
@@ -426,21 +410,18 @@ TEXT ·mihScanCellsAVX2(SB), NOSPLIT, $0-96
 	JEQ done2
 
 loop2:
-	LEAQ (BX)(R10*1), AX
-	CMPQ AX, R9
-	JAE noprefetch2
-	MOVQ (SI)(AX*8), AX
+	MOVQ (R10)(BX*8), AX
 	PREFETCHT0 (AX)
-
-noprefetch2:
 	MOVQ (SI)(BX*8), R13
-	MOVQ R13, AX
-	ANDQ $63, AX
-	VMOVQ AX, X7
-	VPBROADCASTD X7, Y7          // allowed distance
-	ANDQ $~63, R13
 	MOVQ xs+8(FP), AX
-	VPBROADCASTD (AX)(BX*4), Y15 // x
+	MOVL (AX)(BX*4), AX
+	MOVL AX, CX
+	ANDL $255, CX
+	VMOVQ CX, X7
+	VPBROADCASTD X7, Y7          // allowed distance
+	SHRL $8, AX
+	VMOVQ AX, X15
+	VPBROADCASTD X15, Y15        // x
 	LANES(R14)
 	AVX2HALF(0)                  // lanes 0-7
 	SHRL $8, R14
@@ -456,8 +437,8 @@ next2:
 
 done2:
 	VZEROUPPER
-	MOVQ DX, nout+80(FP)
-	MOVQ R12, nspill+88(FP)
+	MOVQ DX, nout+72(FP)
+	MOVQ R12, nspill+80(FP)
 	RET
 
 // func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int)

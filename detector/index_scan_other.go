@@ -7,7 +7,7 @@ const (
 	mihUseAVX2   = false
 )
 
-func mihScanCells(addrs *uintptr, xs *uint32, n, total, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int, ok bool) {
+func mihScanCells(addrs *uintptr, xs *uint32, n, dist int, f *mihFilter, out, spill, ov *uint32) (nout, nspill int, ok bool) {
 	return 0, 0, false
 }
 
