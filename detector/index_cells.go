@@ -241,6 +241,9 @@ type mihPostCells struct {
 	ov []uint32
 	// maxRun is the length of the longest overflow run.
 	maxRun uint32
+	// chain is the number of bits of the next slot's substring each
+	// posting carries above its low field (mihChainBits).
+	chain uint
 }
 
 func (c *mihPostCells) bytes() int64 {
@@ -335,10 +338,27 @@ func (t *idxTable) mihBuildPostCells() {
 		return
 	}
 	mihEachSlot(1, len(t.slots), func(k int, count []uint32) []uint32 {
-		t.slots[k].pcells, count = t.mihNewPostCells(t.slots[k], count)
+		t.slots[k].pcells, count = t.mihNewPostCells(k, count)
 		return count
 	})
 }
+
+// mihChainBits is the number of bits of the next slot's substring (slot 0
+// after the last) that the postings of slot k carry in the bits beside the
+// position and low field that would otherwise be zero, for the pigeonring
+// filter (mihFilter). None where the scan has no use for them: it takes
+// them into account with AVX-512 (and in Go), not with AVX2.
+func (t *idxTable) mihChainBits(k int) uint {
+	if !mihUseAVX512 && mihUseAVX2 {
+		return 0
+	}
+	s, next := t.slots[k], t.slots[(k+1)%len(t.slots)]
+	free := 32 - int(t.idBits) - (s.width - s.coarse)
+	return uint(max(0, min(free, next.width, mihChainMax)))
+}
+
+// mihChainMax bounds the chain bits a posting carries.
+const mihChainMax = 16
 
 // mihEachSlot runs build for slots lo..hi-1 on up to GOMAXPROCS goroutines;
 // build gets its worker's count buffer and returns it, grown or not, for
@@ -370,7 +390,10 @@ func mihEachSlot(lo, hi int, build func(k int, count []uint32) []uint32) {
 	wg.Wait()
 }
 
-func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []uint32) {
+func (t *idxTable) mihNewPostCells(k int, count []uint32) (*mihPostCells, []uint32) {
+	s := t.slots[k]
+	nx := t.slots[(k+1)%len(t.slots)]
+	chain := t.mihChainBits(k)
 	nb := 1 << uint(s.coarse)
 	if cap(count) < nb {
 		count = make([]uint32, nb)
@@ -390,7 +413,8 @@ func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []
 			ov += 1 + n - mihPostCellCap
 		}
 	}
-	c := &mihPostCells{lines: mihAlignedUint32s(16 * nb), ov: mihAlignedUint32s(int(ov))}
+	c := &mihPostCells{lines: mihAlignedUint32s(16 * nb), ov: mihAlignedUint32s(int(ov)), chain: chain}
+	low := uint(s.width-s.coarse) + t.idBits
 	ov = 0
 	for b, n := range count {
 		h := n
@@ -414,9 +438,11 @@ func (t *idxTable) mihNewPostCells(s mihSlot, count []uint32) (*mihPostCells, []
 		n := min(block, t.n-i0)
 		for k := range n {
 			i := i0 + k
-			key, low := sh.key(mihSub(t.codes[i*w:(i+1)*w], s.start, s.width))
+			code := t.codes[i*w : (i+1)*w]
+			key, lf := sh.key(mihSub(code, s.start, s.width))
 			b := mix.apply(key)
-			keys[h][k], posts[h][k] = b, uint32(i)|low<<t.idBits
+			ch := mihSub(code, nx.start, nx.width) >> (uint(nx.width) - chain)
+			keys[h][k], posts[h][k] = b, uint32(i)|lf<<t.idBits|ch<<low
 			addrs[k] = base + 64*uintptr(b)
 		}
 		mihPrefetch(addrs[:n])

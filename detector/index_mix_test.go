@@ -106,8 +106,11 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 			if got, want := where[uint32(i)], s.mix.apply(key); got != want {
 				t.Fatalf("slot %d: entry %d in line %d, want mix(%#x) = %d", k, i, got, key, want)
 			}
-			if lows[uint32(i)] != low {
-				t.Fatalf("slot %d: entry %d has low field %#x, want %#x", k, i, lows[uint32(i)], low)
+			nx := tab.slots[(k+1)%len(tab.slots)]
+			code := tab.codes[i*tab.words : (i+1)*tab.words]
+			want := low | mihSub(code, nx.start, nx.width)>>(uint(nx.width)-c.chain)<<uint(s.width-s.coarse)
+			if lows[uint32(i)] != want {
+				t.Fatalf("slot %d: entry %d has low field and chain %#x, want %#x", k, i, lows[uint32(i)], want)
 			}
 		}
 	}

@@ -52,8 +52,9 @@ DATA mihLanes<>+56(SB)/4, $14
 DATA mihLanes<>+60(SB)/4, $15
 GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 
-// FILTERPARAMS loads the mihFilter at f (a register) into X4, Z5, Z6, Z8
-// and X9, and the constants into Z12, Z13 and Z14 (63). Clobbers AX, CX.
+// FILTERPARAMS loads the mihFilter at f (a register) into X4, Z5, Z6, Z8,
+// X9, Z15 (the plain low bits' mask) and Z17 (c2), and the constants into
+// Z12, Z13 and Z14 (63). Clobbers AX, CX.
 #define FILTERPARAMS(f) \
 	MOVL (f), AX; \
 	VPBROADCASTD AX, Z5; \
@@ -72,13 +73,21 @@ GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 	VMOVDQU32 mihUnits<>(SB), Z12; \
 	VMOVDQU32 mihLanes<>(SB), Z13; \
 	MOVL $63, AX; \
-	VPBROADCASTD AX, Z14
+	VPBROADCASTD AX, Z14; \
+	MOVL 12(f), CX; \
+	MOVL $1, AX; \
+	SHLL CX, AX; \
+	DECL AX; \
+	VPBROADCASTD AX, Z15; \
+	MOVL 16(f), AX; \
+	VPBROADCASTD AX, Z17
 
-// WORD sets Z7 to the distance of word w (a register or memory operand)
-// and Z11 to the tile distances of its x.
+// WORD sets Z7 to the distance of word w (a register or memory operand),
+// Z16 to that plus c2, and Z11 to the tile distances of its x.
 #define WORD(w) \
 	VPBROADCASTD w, Z11; \
 	VPANDD Z14, Z11, Z7; \
+	VPADDD Z17, Z7, Z16; \
 	VPSRLD $8, Z11, Z11; \
 	VPXORD Z12, Z11, Z11; \
 	VPOPCNTD Z11, Z11
@@ -93,27 +102,38 @@ GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 	POPCNTL AX, AX; \
 	ADDQ AX, DX
 
-// FILTER16 keeps the postings in Z0's lanes of K1 whose distance in the
-// slot lies within Z7: that of their plain low bits to the query's, plus
-// their tile distance, T[e] for their error position e. Clobbers Z0-Z3,
-// K2, AX.
+// FILTER16 keeps the postings in Z0's lanes of K1 whose distance d in the
+// slot lies within Z7 (that of their plain low bits to the query's, plus
+// their tile distance, T[e] for their error position e) and whose d plus
+// the distance of their chain bits to the query's lies within Z16
+// (mihFilter). Clobbers Z0-Z3, K2, AX.
 #define FILTER16 \
 	VPSRLD X4, Z0, Z1; \
 	VPANDD Z8, Z1, Z3; \
+	VPERMD Z11, Z3, Z3; \
+	VPSRLD X9, Z1, Z1; \
+	VPXORD Z5, Z1, Z1; \
+	VPANDD Z15, Z1, Z2; \
+	VPOPCNTD Z2, Z2; \
+	VPADDD Z3, Z2, Z2; \
+	VPOPCNTD Z1, Z1; \
+	VPADDD Z3, Z1, Z1; \
+	VPCMPUD $2, Z7, Z2, K1, K2; \
+	VPCMPUD $2, Z16, Z1, K2, K2; \
+	OUT16
+
+// TILE16 is FILTER16 for slots with no plain low bits: a posting's
+// distance is T[e], and all its bits above e are chain bits.
+#define TILE16 \
+	VPSRLD X4, Z0, Z1; \
+	VPANDD Z8, Z1, Z3; \
+	VPERMD Z11, Z3, Z3; \
 	VPSRLD X9, Z1, Z1; \
 	VPXORD Z5, Z1, Z1; \
 	VPOPCNTD Z1, Z1; \
-	VPERMD Z11, Z3, Z3; \
 	VPADDD Z3, Z1, Z1; \
-	VPCMPUD $2, Z7, Z1, K1, K2; \
-	OUT16
-
-// TILE16 is FILTER16 for slots with no plain low bits, whose postings'
-// low field is e: their distance is T[e].
-#define TILE16 \
-	VPSRLD X4, Z0, Z1; \
-	VPERMD Z11, Z1, Z1; \
-	VPCMPUD $2, Z7, Z1, K1, K2; \
+	VPCMPUD $2, Z7, Z3, K1, K2; \
+	VPCMPUD $2, Z16, Z1, K2, K2; \
 	OUT16
 
 // LINE16 loads line BX (whose address it leaves in R13, its distance in

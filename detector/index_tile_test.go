@@ -85,7 +85,7 @@ func TestMihCellShapes(t *testing.T) {
 			qv := uint32(rng.IntN(n))
 			key, qpl, e := sh.query(qv)
 			qc := mix.apply(key)
-			f := mihFilter{qpl: qpl, lt: uint32(sh.lt), plain: uint32(sh.plain)}
+			f := mihFilter{q: qpl, lt: uint32(sh.lt), plain: uint32(sh.plain), c2: 1 << 16}
 			for rk := range s.probes {
 				lines := make(map[uint32]uint32) // key -> run word
 				for _, p := range s.probes[rk][e] {
