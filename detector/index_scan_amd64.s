@@ -360,6 +360,7 @@ chunk:
 	DECL R11
 
 full:
+	PREFETCHT0 128(R10)          // a long run's next lines, beyond those prefetched
 	KMOVW R11, K1
 	VMOVDQU32.Z (R10), K1, Z0
 	FILTER16
