@@ -54,6 +54,7 @@ func mihScanCellsAVX2(addrs *uintptr, xs *uint32, n, dist int, f *mihFilter, out
 //go:noescape
 func mihListProbesAVX512(addrs *uintptr, xs *uint32, ps *mihCellProbe, n int, qc uint32, base uintptr)
 
+//go:noescape
 func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout int)
 
 //go:noescape
