@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"unsafe"
 )
 
 // Entry is one membership of a hash in a hash list. A hash listed in several
@@ -178,6 +180,20 @@ func (x *Index) QueryLinear(h Hash, maxDistance int, dst []Match) []Match {
 // appendMatches appends hits to dst as matches, or nothing when one of them
 // is an allowlist entry.
 func (x *Index) appendMatches(t *idxTable, hits []idxHit, dst []Match) []Match {
+	if len(hits) > 1 {
+		// Each hit's tag and id are a miss at a random place; asked for
+		// all at once, they arrive together (a near query on a list of
+		// near-duplicate families matches several).
+		var addrs [2 * 16]uintptr
+		n := 0
+		for _, hit := range hits[:min(len(hits), 16)] {
+			addrs[n] = uintptr(unsafe.Pointer(&t.tags.b[int(hit.pos)*t.tags.width]))
+			addrs[n+1] = uintptr(unsafe.Pointer(&t.ids[hit.pos]))
+			n += 2
+		}
+		mihPrefetch(addrs[:n])
+		runtime.KeepAlive(t)
+	}
 	for _, hit := range hits {
 		if x.tags[t.tags.at(hit.pos)].flags&idxTagAllow != 0 {
 			return dst
