@@ -337,8 +337,11 @@ func (t *idxTable) mihBuildPostCells() {
 	if t.words == 1 {
 		return
 	}
+	// The workers read the layout of other slots (the next one's, for the
+	// chain) from a copy: each writes its own slot's cells.
+	layout := slices.Clone(t.slots)
 	mihEachSlot(1, len(t.slots), func(k int, count []uint32) []uint32 {
-		t.slots[k].pcells, count = t.mihNewPostCells(k, count)
+		t.slots[k].pcells, count = t.mihNewPostCells(layout, k, count)
 		return count
 	})
 }
@@ -348,11 +351,11 @@ func (t *idxTable) mihBuildPostCells() {
 // position and low field that would otherwise be zero, for the pigeonring
 // filter (mihFilter). None where the scan has no use for them: it takes
 // them into account with AVX-512 (and in Go), not with AVX2.
-func (t *idxTable) mihChainBits(k int) uint {
+func (t *idxTable) mihChainBits(slots []mihSlot, k int) uint {
 	if !mihUseAVX512 && mihUseAVX2 {
 		return 0
 	}
-	s, next := t.slots[k], t.slots[(k+1)%len(t.slots)]
+	s, next := &slots[k], &slots[(k+1)%len(slots)]
 	free := 32 - int(t.idBits) - (s.width - s.coarse)
 	return uint(max(0, min(free, next.width, mihChainMax)))
 }
@@ -390,10 +393,10 @@ func mihEachSlot(lo, hi int, build func(k int, count []uint32) []uint32) {
 	wg.Wait()
 }
 
-func (t *idxTable) mihNewPostCells(k int, count []uint32) (*mihPostCells, []uint32) {
-	s := t.slots[k]
-	nx := t.slots[(k+1)%len(t.slots)]
-	chain := t.mihChainBits(k)
+func (t *idxTable) mihNewPostCells(layout []mihSlot, k int, count []uint32) (*mihPostCells, []uint32) {
+	s := layout[k]
+	nx := layout[(k+1)%len(layout)]
+	chain := t.mihChainBits(layout, k)
 	nb := 1 << uint(s.coarse)
 	if cap(count) < nb {
 		count = make([]uint32, nb)
