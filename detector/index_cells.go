@@ -444,7 +444,7 @@ func (t *idxTable) mihNewPostCells(layout []mihSlot, k int, count []uint32) (*mi
 			code := t.codes[i*w : (i+1)*w]
 			key, lf := sh.key(mihSub(code, s.start, s.width))
 			b := mix.apply(key)
-			ch := mihSub(code, nx.start, nx.width) >> (uint(nx.width) - chain)
+			ch := nx.top(code, chain)
 			keys[h][k], posts[h][k] = b, uint32(i)|lf<<t.idBits|ch<<low
 			addrs[k] = base + 64*uintptr(b)
 		}

@@ -166,7 +166,7 @@ func (s *mihSlot) mihCellProbes() [][][]mihCellProbe {
 				if d > rk {
 					break
 				}
-				for j, ms := range s.masks[:min(rk-d, len(s.masks)-1)+1] {
+				for j, ms := range s.masks[:rk-d+1] {
 					for _, m := range ms {
 						ps = append(ps, mihCellProbe{off: w.info ^ m, word: uint32(rk-j) | w.x<<8})
 					}
@@ -244,6 +244,11 @@ type mihPlan struct {
 	radii  []int8 // per slot; -1 means the slot is not searched
 }
 
+// top returns the top n bits of the slot's substring of code c.
+func (s *mihSlot) top(c []uint64, n uint) uint32 {
+	return mihSub(c, s.start, s.width) >> (uint(s.width) - n)
+}
+
 // mihSub extracts the width-bit substring at bit start of code c.
 func mihSub(c []uint64, start, width int) uint32 {
 	w := start >> 6
@@ -319,7 +324,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		if chain := s.pcells.chain; chain > 0 {
 			nk := (k + 1) % len(t.slots)
 			nx := &t.slots[nk]
-			f.q |= mihSub(qw, nx.start, nx.width) >> (uint(nx.width) - chain) << sh.plain
+			f.q |= nx.top(qw, chain) << sh.plain
 			f.c2 = uint32(int(radii[nk]) + 1)
 		} else {
 			f.c2 = 1 << 16 // no chain: no second bound
@@ -330,25 +335,15 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			ends[k] = len(addrs)
 			continue
 		}
-		// The cells of the codewords near the query's block, each with the
-		// distance its block is still allowed in the rest of the key.
+		// Radii past the listed ones: the cells of the codewords near the
+		// query's block, each with the distance its block is still allowed
+		// in the rest of the key.
 		for _, w := range sh.mixedE[e0] {
 			d := max(int(w.d)-1, 0)
 			if d > rk {
 				break
 			}
-			wqc := qc ^ w.info
-			if rk >= len(s.masks) || rk-d > s.coarse-s.shift {
-				addrs, xs = mihListCells(addrs, xs, s, &sc.masks, base, wqc, w.x, rk, d)
-				continue
-			}
-			for j, ms := range s.masks[:rk-d+1] {
-				word := uint32(rk-j) | w.x<<8
-				for _, m := range ms {
-					addrs = append(addrs, base+64*uintptr(wqc^m))
-					xs = append(xs, word)
-				}
-			}
+			addrs, xs = mihListCells(addrs, xs, s, &sc.masks, base, qc^w.info, w.x, rk, d)
 		}
 		ends[k] = len(addrs)
 	}
@@ -388,7 +383,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	}
 	// Cells: postings are filtered on their low fields before any code is
 	// read. Overflow runs found on the way, slot by slot: the start of the
-	// run in the slot's ov and the line's word of mihRunWord.
+	// run in the slot's ov and the line's word (mihFilter).
 	spill := sc.spill[:0]
 	var spillEnds [mihMaxSlots]int
 	if mihUseAVX512 || mihUseAVX2 {
@@ -760,7 +755,7 @@ func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 			verify += b * perBucket * lowBall[min(rk-j, low)]
 		}
 		if !inPlace && !slot0 {
-			probes = mihCellProbes(s.width, s.coarse, rk)
+			probes = mihCellProbeCount(s.width, s.coarse, rk)
 		}
 		scanned := probes * perBucket
 		switch {
@@ -775,10 +770,10 @@ func mihSlotCosts(s mihSlot, n int, slot0, inPlace bool) []float64 {
 	return costs
 }
 
-// mihCellProbes is the number of cell lines a search of a posting-cell
+// mihCellProbeCount is the number of cell lines a search of a posting-cell
 // slot at radius rk reads, on average over query blocks for tiled cells
 // (index_tile.go).
-func mihCellProbes(width, coarse, rk int) float64 {
+func mihCellProbeCount(width, coarse, rk int) float64 {
 	lt := mihTileBits(width, coarse)
 	tile := mihTileFor(lt)
 	if tile == nil {
@@ -791,7 +786,7 @@ func mihCellProbes(width, coarse, rk int) float64 {
 	// How many codewords lie at each distance d from the query's block's
 	// tile, over all blocks; each has the cells of coarse-plain keys within
 	// rk-d.
-	var cells [mihTileMax<<mihTileMax + 1]float64
+	var cells [1 << mihTileMax]float64
 	for _, ws := range tile.near {
 		for _, w := range ws {
 			cells[max(int(w.d)-1, 0)]++

@@ -108,7 +108,7 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 			}
 			nx := tab.slots[(k+1)%len(tab.slots)]
 			code := tab.codes[i*tab.words : (i+1)*tab.words]
-			want := low | mihSub(code, nx.start, nx.width)>>(uint(nx.width)-c.chain)<<uint(s.width-s.coarse)
+			want := low | nx.top(code, c.chain)<<uint(s.width-s.coarse)
 			if lows[uint32(i)] != want {
 				t.Fatalf("slot %d: entry %d has low field and chain %#x, want %#x", k, i, lows[uint32(i)], want)
 			}

@@ -178,10 +178,21 @@ GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 	SHLXL AX, reg, reg; \
 	SUBL $2, reg
 
+// NIBBLES replaces each byte of v by its popcount, by lookups of its two
+// nibbles in Y9 (Y8 the nibble mask). Clobbers Y3.
+#define NIBBLES(v) \
+	VPAND Y8, v, Y3; \
+	VPSRLW $4, v, v; \
+	VPAND Y8, v, v; \
+	VPSHUFB Y3, Y9, Y3; \
+	VPSHUFB v, Y9, v; \
+	VPADDB v, Y3, v
+
 // AVX2HALF filters the eight postings at off(R13), whose lanes are the low
 // byte of R14, as FILTER16 does 16: the tile distance as popcount(x ^
-// unit(e)), popcounts by nibble lookups (Y8-Y11), the passing positions
-// packed by a permutation from lut. Clobbers Y0-Y3, AX, R15.
+// unit(e)), popcounts by nibble lookups summed into dwords (Y10, Y11), the
+// passing positions packed by a permutation from lut. Clobbers Y0-Y3, AX,
+// R15.
 #define AVX2HALF(off) \
 	VMOVDQU off(R13), Y0; \
 	VPSRLD X4, Y0, Y1; \
@@ -191,18 +202,8 @@ GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 	VPSLLVD Y2, Y14, Y2; \
 	VPSRLD $1, Y2, Y2; \
 	VPXOR Y15, Y2, Y2; \
-	VPAND Y8, Y1, Y3; \
-	VPSRLW $4, Y1, Y1; \
-	VPAND Y8, Y1, Y1; \
-	VPSHUFB Y3, Y9, Y3; \
-	VPSHUFB Y1, Y9, Y1; \
-	VPADDB Y1, Y3, Y1; \
-	VPAND Y8, Y2, Y3; \
-	VPSRLW $4, Y2, Y2; \
-	VPAND Y8, Y2, Y2; \
-	VPSHUFB Y3, Y9, Y3; \
-	VPSHUFB Y2, Y9, Y2; \
-	VPADDB Y2, Y3, Y2; \
+	NIBBLES(Y1); \
+	NIBBLES(Y2); \
 	VPADDB Y2, Y1, Y1; \
 	VPMADDUBSW Y10, Y1, Y1; \
 	VPMADDWD Y11, Y1, Y1; \

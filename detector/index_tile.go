@@ -173,7 +173,10 @@ func mihShapeFor(width, coarse int) *mihCellShape {
 func mihNewShape(width, coarse int, mix *mihMix) *mihCellShape {
 	lt := mihTileBits(width, coarse)
 	sh := &mihCellShape{tile: mihTileFor(lt), lt: uint(lt)}
-	if sh.tile != nil {
+	if sh.tile == nil {
+		// No low bits: the one cell of the query's key, at distance 0.
+		sh.mixedE = [][]mihTileWord{{{}}}
+	} else {
 		sh.b, sh.k = uint(sh.tile.b), uint(sh.tile.k)
 		sh.mixedE = make([][]mihTileWord, len(sh.tile.near))
 		for e, ws := range sh.tile.near {
@@ -184,10 +187,6 @@ func mihNewShape(width, coarse int, mix *mihMix) *mihCellShape {
 			}
 			sh.mixedE[e] = m
 		}
-	}
-	if sh.tile == nil {
-		// No low bits: the one cell of the query's key, at distance 0.
-		sh.mixedE = [][]mihTileWord{{{}}}
 	}
 	sh.plain = uint(width-coarse) - sh.lt
 	return sh

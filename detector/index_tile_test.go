@@ -120,7 +120,7 @@ func TestMihCellShapes(t *testing.T) {
 						t.Fatalf("%+v r=%d: cell %#x probed, holds nothing within reach", tc, rk, k)
 					}
 				}
-				if got, want := float64(len(lines)), mihCellProbes(tc.width, tc.coarse, rk); rk == 2 && (got < want/3 || got > want*3) {
+				if got, want := float64(len(lines)), mihCellProbeCount(tc.width, tc.coarse, rk); rk == 2 && (got < want/3 || got > want*3) {
 					t.Fatalf("%+v r=2: %v probes, the model says %.1f", tc, got, want)
 				}
 			}
