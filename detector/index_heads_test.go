@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -49,7 +50,7 @@ func TestMihPackHeads(t *testing.T) {
 			s.mihPackHeads(off, tc.idBits)
 			long := 0
 			for k := range nb {
-				lo, hi := s.mihBucket0(s.mix.apply(uint32(k)))
+				lo, hi := s.mihBucket0(s.headOf(uint32(k)))
 				if hi == lo {
 					continue // an empty bucket's start is not kept
 				}
@@ -68,5 +69,56 @@ func TestMihPackHeads(t *testing.T) {
 				t.Fatalf("offsets in key order do not round-trip")
 			}
 		})
+	}
+}
+
+// TestMihHeadLines checks that slot 0's heads, placed in lines as Hamming
+// balls, are a permutation of the bucket keys, and that a search lists
+// exactly the heads of the keys within its radius, each once, for keys
+// with and without a tile and radii with and without listed probes.
+func TestMihHeadLines(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []int{1, 2, 3, 5, 8, 12, 15, 16, 19} {
+		s := mihSlot{coarse: c}
+		s.mihHeadLayout()
+		s.mihHeadTables()
+		nb := 1 << c
+		keyAt := make(map[uint32]uint32, nb)
+		for k := range uint32(nb) {
+			h := s.headOf(k)
+			if h >= uint32(nb) {
+				t.Fatalf("c=%d: key %#x at head %#x, past %d", c, k, h, nb)
+			}
+			if _, dup := keyAt[h]; dup {
+				t.Fatalf("c=%d: two keys at head %#x", c, h)
+			}
+			keyAt[h] = k
+		}
+		var sc mihScratch
+		for range 20 {
+			qk := uint32(rng.IntN(nb))
+			for rk := range 6 {
+				listed := make(map[uint32]bool)
+				for _, a := range s.mihListHeads(nil, qk, rk, 0, &sc) {
+					h := uint32(a / 4)
+					if listed[h] {
+						t.Fatalf("c=%d r=%d: head %#x listed twice", c, rk, h)
+					}
+					listed[h] = true
+					if d := bits.OnesCount32(keyAt[h] ^ qk); d > rk {
+						t.Fatalf("c=%d r=%d: key %#x at distance %d listed", c, rk, keyAt[h], d)
+					}
+				}
+				want := 0
+				for k := range uint32(nb) {
+					if bits.OnesCount32(k^qk) <= rk {
+						want++
+					}
+				}
+				if len(listed) != want {
+					t.Fatalf("c=%d r=%d: %d heads listed, %d keys within reach", c, rk, len(listed), want)
+				}
+			}
+		}
 	}
 }

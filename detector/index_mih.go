@@ -92,6 +92,11 @@ type mihSlot struct {
 	// relative to the query's key (mihCellProbe); for the radii whose
 	// masks are listed.
 	probes [][][]mihCellProbe
+	// Slot 0 of a multi-word table keeps its heads 1<<lane to a line, in
+	// the given shape (index_heads.go); hprobes[rk][e] lists the heads a
+	// search reads as probes does the lines of a cell slot.
+	lane    uint
+	hprobes [][][]uint32
 }
 
 // mihCellProbe is a cell line a search reads: its key is the query's XOR
@@ -132,10 +137,17 @@ func (t *idxTable) mihPrepare(force bool) {
 	for k := range t.slots {
 		s := &t.slots[k]
 		s.mix = mihMixFor(s.coarse)
-		s.shape, s.shift = nil, 0
-		if t.words > 1 && k > 0 {
+		s.shape, s.shift, s.lane = nil, 0, 0
+		switch {
+		case t.words > 1 && k == 0:
+			s.mihHeadLayout()
+		case t.words > 1:
 			s.shape = mihShapeFor(s.width, s.coarse)
 			s.shift = int(s.shape.k)
+		}
+		if t.words > 1 && k == 0 {
+			s.mihHeadTables()
+			continue
 		}
 		kd := kind{s.coarse, s.shift, s.mix}
 		if _, ok := masks[kd]; !ok {
@@ -234,7 +246,7 @@ func (s *mihSlot) masksOf(j int, buf *[]uint32) []uint32 {
 	if j < len(s.masks) {
 		return s.masks[j]
 	}
-	*buf = mihAppendMasks((*buf)[:0], s.coarse-s.shift, j, s.shift, s.mix)
+	*buf = mihAppendMasks((*buf)[:0], s.coarse-int(s.lane)-s.shift, j, s.shift, s.mix)
 	return *buf
 }
 
@@ -268,6 +280,7 @@ type mihScratch struct {
 	xs    []uint32  // the tile's x of each cell line, beside addrs
 	spill []uint32  // overflow runs found by the scan
 	masks []uint32  // masks of radii past mihMaskRadius, one j at a time
+	heads []uint32  // slot 0's heads for radii past mihMaskRadius
 }
 
 // mih runs the multi-index search with the given per-slot radii.
@@ -290,20 +303,13 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	}
 	qw := q[:t.words]
 	// Slot 0's buckets are position ranges of the table; their heads are
-	// listed first, by address.
+	// listed first, by address, line by line.
 	addrs := sc.addrs[:0]
 	n0 := 0
 	if rk := int(radii[0]); rk >= 0 {
 		s := &t.slots[0]
-		qc := s.mix.apply(mihSub(qw, s.start, s.width) >> uint(s.width-s.coarse))
 		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.heads)))
-		for j := 0; j <= rk && j <= s.coarse; j++ {
-			ms := s.masksOf(j, &sc.masks)
-			addrs = slices.Grow(addrs, len(ms))
-			for _, m := range ms {
-				addrs = append(addrs, base+4*uintptr(qc^m))
-			}
-		}
+		addrs = s.mihListHeads(addrs, mihSub(qw, s.start, s.width)>>uint(s.width-s.coarse), rk, base, sc)
 		n0 = len(addrs)
 	}
 	// Then the line of each cell, which needs nothing but the key, and

@@ -66,7 +66,7 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 	if s := tab.slots[0]; s.heads != nil {
 		low := uint(s.width - s.coarse)
 		for i := range tab.n {
-			b := s.mix.apply(mihSub(tab.codes[i*tab.words:(i+1)*tab.words], s.start, s.width) >> low)
+			b := s.headOf(mihSub(tab.codes[i*tab.words:(i+1)*tab.words], s.start, s.width) >> low)
 			if lo, hi := s.mihBucket0(b); uint32(i) < lo || uint32(i) >= hi {
 				t.Fatalf("slot 0: entry %d outside its bucket %d, [%d, %d)", i, b, lo, hi)
 			}
