@@ -404,8 +404,8 @@ func (t *idxTable) mihNewPostCells(layout []mihSlot, k int, count []uint32) (*mi
 	count = count[:nb]
 	clear(count)
 	w := t.words
-	mix := mihMixFor(s.coarse)
 	sh := mihShapeFor(s.width, s.coarse)
+	mix := sh.mix
 	for i := range t.n {
 		key, _ := sh.key(mihSub(t.codes[i*w:(i+1)*w], s.start, s.width))
 		count[mix.apply(key)]++

@@ -37,7 +37,7 @@ func (s *mihSlot) mihHeadLayout() {
 	lineBits := s.coarse - int(s.lane)
 	s.shape = mihShapeFor(s.coarse, lineBits)
 	s.shift = int(s.shape.k)
-	s.mix = mihMixFor(lineBits)
+	s.mix = s.shape.mix
 }
 
 // mihHeadTables lists the masks and head probes of slot 0 of a

@@ -144,6 +144,7 @@ func (t *idxTable) mihPrepare(force bool) {
 		case t.words > 1:
 			s.shape = mihShapeFor(s.width, s.coarse)
 			s.shift = int(s.shape.k)
+			s.mix = s.shape.mix
 		}
 		if t.words > 1 && k == 0 {
 			s.mihHeadTables()

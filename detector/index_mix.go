@@ -36,7 +36,8 @@ func (m *mihMix) apply(x uint32) uint32 {
 
 var mihMixes struct {
 	sync.Mutex
-	byBits [33]*mihMix
+	byBits  [33]*mihMix
+	keeping map[[2]int]*mihMix
 }
 
 // mihMixFor returns the map for c-bit keys: fixed for each c (built and
@@ -61,19 +62,61 @@ func mihMixFor(c int) *mihMix {
 			break
 		}
 	}
+	m := mihMixOfColumns(col[:c])
+	mihMixes.byBits[c] = m
+	return m
+}
+
+// mihMixKeeping returns a map for c-bit keys that sends bit keep to bit 0
+// and mixes the others above it with mihMixFor(c-1): the keys that differ
+// only in bit keep share a 128-byte pair of lines.
+func mihMixKeeping(c, keep int) *mihMix {
+	if keep < 0 || keep >= c || c < 2 {
+		return mihMixFor(c)
+	}
+	mihMixes.Lock()
+	if m := mihMixes.keeping[[2]int{c, keep}]; m != nil {
+		mihMixes.Unlock()
+		return m
+	}
+	mihMixes.Unlock()
+	rest := mihMixFor(c - 1)
+	var col [32]uint32
+	for b := range c {
+		switch {
+		case b < keep:
+			col[b] = rest.apply(1<<b) << 1
+		case b == keep:
+			col[b] = 1
+		default:
+			col[b] = rest.apply(1<<(b-1)) << 1
+		}
+	}
+	m := mihMixOfColumns(col[:c])
+	mihMixes.Lock()
+	defer mihMixes.Unlock()
+	if mihMixes.keeping == nil {
+		mihMixes.keeping = make(map[[2]int]*mihMix)
+	}
+	mihMixes.keeping[[2]int{c, keep}] = m
+	return m
+}
+
+// mihMixOfColumns is the linear map whose column b (the image of bit b) is
+// col[b].
+func mihMixOfColumns(col []uint32) *mihMix {
 	m := &mihMix{}
 	for i := range 4 {
 		for v := range 256 {
 			y := uint32(0)
 			for b := range 8 {
-				if bit := 8*i + b; v>>b&1 != 0 && bit < c {
+				if bit := 8*i + b; v>>b&1 != 0 && bit < len(col) {
 					y ^= col[bit]
 				}
 			}
 			m.tab[i][v] = y
 		}
 	}
-	mihMixes.byBits[c] = m
 	return m
 }
 

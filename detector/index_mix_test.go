@@ -10,50 +10,67 @@ import (
 
 // TestMihMixInvertibleLinear: for every key width a layout can use, mix is
 // linear over GF(2), a bijection, the same map on every call, and not the
-// identity (or the cells would sit in key order again).
+// identity (or the cells would sit in key order again); so is a map
+// keeping a bit, which sends that bit to bit 0 (the keys differing only
+// there are a pair of lines).
 func TestMihMixInvertibleLinear(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for c := 1; c <= 32; c++ {
-		m := mihMixFor(c)
-		if m != mihMixFor(c) {
-			t.Fatalf("c=%d: a second call gives another map", c)
-		}
-		mask := uint32(1<<uint(c) - 1)
-		var cols []uint32
-		identity := true
-		for b := range c {
-			col := m.apply(1 << uint(b))
-			if col&^mask != 0 {
-				t.Fatalf("c=%d: bit %d maps outside %d bits: %#x", c, b, c, col)
-			}
-			identity = identity && col == 1<<uint(b)
-			cols = append(cols, col)
-		}
-		if r := mihRank(cols); r != c {
-			t.Fatalf("c=%d: rank %d, not invertible", c, r)
-		}
-		if identity && c > 1 {
-			t.Fatalf("c=%d: mix is the identity", c)
-		}
-		for range 200 {
-			x, y := rng.Uint32()&mask, rng.Uint32()&mask
-			if m.apply(x^y) != m.apply(x)^m.apply(y) {
-				t.Fatalf("c=%d: mix(%#x ^ %#x) is not mix(x) ^ mix(y)", c, x, y)
-			}
-		}
-		if c <= 16 {
-			seen := make([]bool, 1<<uint(c))
-			for x := range uint32(1) << uint(c) {
-				y := m.apply(x)
-				if seen[y] {
-					t.Fatalf("c=%d: two keys map to line %#x", c, y)
-				}
-				seen[y] = true
-			}
+		for keep := -1; keep < c; keep += max(1, c/3) {
+			mihCheckMix(t, rng, c, keep)
 		}
 	}
 	if mihMixFor(0) != nil || mihMixFor(0).apply(7) != 7 {
 		t.Fatal("c=0: want no map, which leaves keys as they are")
+	}
+}
+
+// mihCheckMix checks the map of c-bit keys keeping bit keep, or the plain
+// map for keep < 0.
+func mihCheckMix(t *testing.T, rng *rand.Rand, c, keep int) {
+	t.Helper()
+	m, again := mihMixFor(c), mihMixFor(c)
+	if keep >= 0 {
+		m, again = mihMixKeeping(c, keep), mihMixKeeping(c, keep)
+		if c > 1 && m.apply(1<<keep) != 1 {
+			t.Fatalf("c=%d: bit %d goes to %#x, not bit 0", c, keep, m.apply(1<<keep))
+		}
+	}
+	if m != again {
+		t.Fatalf("c=%d keep %d: a second call gives another map", c, keep)
+	}
+	mask := uint32(1<<uint(c) - 1)
+	var cols []uint32
+	identity := true
+	for b := range c {
+		col := m.apply(1 << uint(b))
+		if col&^mask != 0 {
+			t.Fatalf("c=%d keep %d: bit %d maps outside %d bits: %#x", c, keep, b, c, col)
+		}
+		identity = identity && col == 1<<uint(b)
+		cols = append(cols, col)
+	}
+	if r := mihRank(cols); r != c {
+		t.Fatalf("c=%d keep %d: rank %d, not invertible", c, keep, r)
+	}
+	if identity && (c > 2 || c == 2 && keep < 0) {
+		t.Fatalf("c=%d keep %d: mix is the identity", c, keep)
+	}
+	for range 200 {
+		x, y := rng.Uint32()&mask, rng.Uint32()&mask
+		if m.apply(x^y) != m.apply(x)^m.apply(y) {
+			t.Fatalf("c=%d: mix(%#x ^ %#x) is not mix(x) ^ mix(y)", c, x, y)
+		}
+	}
+	if c <= 16 {
+		seen := make([]bool, 1<<uint(c))
+		for x := range uint32(1) << uint(c) {
+			y := m.apply(x)
+			if seen[y] {
+				t.Fatalf("c=%d: two keys map to line %#x", c, y)
+			}
+			seen[y] = true
+		}
 	}
 }
 

@@ -60,8 +60,8 @@ func TestMihCellShapes(t *testing.T) {
 		{16, 11, 4, 1},
 		{14, 6, 3, 5},
 	} {
-		mix := mihMixFor(tc.coarse)
 		sh := mihShapeFor(tc.width, tc.coarse)
+		mix := sh.mix
 		if int(sh.lt) != tc.lt || int(sh.plain) != tc.plain {
 			t.Fatalf("%+v: lt %d, plain %d", tc, sh.lt, sh.plain)
 		}
