@@ -37,7 +37,7 @@ func (m *mihMix) apply(x uint32) uint32 {
 var mihMixes struct {
 	sync.Mutex
 	byBits  [33]*mihMix
-	keeping map[[2]int]*mihMix
+	keeping map[[3]int]*mihMix
 }
 
 // mihMixFor returns the map for c-bit keys: fixed for each c (built and
@@ -67,38 +67,42 @@ func mihMixFor(c int) *mihMix {
 	return m
 }
 
-// mihMixKeeping returns a map for c-bit keys that sends bit keep to bit 0
-// and mixes the others above it with mihMixFor(c-1): the keys that differ
-// only in bit keep share a 128-byte pair of lines.
-func mihMixKeeping(c, keep int) *mihMix {
-	if keep < 0 || keep >= c || c < 2 {
+// mihMixKeeping returns a map for c-bit keys that sends bits keep ..
+// keep+n-1 to bits 0 .. n-1 and mixes the others above them with
+// mihMixFor(c-n): keys that differ only in those bits share an aligned
+// group of 2^n lines. With fewer than n bits from keep, it keeps those
+// there are.
+func mihMixKeeping(c, keep, n int) *mihMix {
+	n = min(n, c-keep)
+	if keep < 0 || n <= 0 || n >= c {
 		return mihMixFor(c)
 	}
+	id := [3]int{c, keep, n}
 	mihMixes.Lock()
-	if m := mihMixes.keeping[[2]int{c, keep}]; m != nil {
+	if m := mihMixes.keeping[id]; m != nil {
 		mihMixes.Unlock()
 		return m
 	}
 	mihMixes.Unlock()
-	rest := mihMixFor(c - 1)
+	rest := mihMixFor(c - n)
 	var col [32]uint32
 	for b := range c {
 		switch {
 		case b < keep:
-			col[b] = rest.apply(1<<b) << 1
-		case b == keep:
-			col[b] = 1
+			col[b] = rest.apply(1<<b) << n
+		case b < keep+n:
+			col[b] = 1 << (b - keep)
 		default:
-			col[b] = rest.apply(1<<(b-1)) << 1
+			col[b] = rest.apply(1<<(b-n)) << n
 		}
 	}
 	m := mihMixOfColumns(col[:c])
 	mihMixes.Lock()
 	defer mihMixes.Unlock()
 	if mihMixes.keeping == nil {
-		mihMixes.keeping = make(map[[2]int]*mihMix)
+		mihMixes.keeping = make(map[[3]int]*mihMix)
 	}
-	mihMixes.keeping[[2]int{c, keep}] = m
+	mihMixes.keeping[id] = m
 	return m
 }
 

@@ -17,7 +17,9 @@ func TestMihMixInvertibleLinear(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for c := 1; c <= 32; c++ {
 		for keep := -1; keep < c; keep += max(1, c/3) {
-			mihCheckMix(t, rng, c, keep)
+			for n := 1; n <= 3; n++ {
+				mihCheckMix(t, rng, c, keep, n)
+			}
 		}
 	}
 	if mihMixFor(0) != nil || mihMixFor(0).apply(7) != 7 {
@@ -25,15 +27,17 @@ func TestMihMixInvertibleLinear(t *testing.T) {
 	}
 }
 
-// mihCheckMix checks the map of c-bit keys keeping bit keep, or the plain
-// map for keep < 0.
-func mihCheckMix(t *testing.T, rng *rand.Rand, c, keep int) {
+// mihCheckMix checks the map of c-bit keys keeping n bits from bit keep,
+// or the plain map for keep < 0.
+func mihCheckMix(t *testing.T, rng *rand.Rand, c, keep, n int) {
 	t.Helper()
 	m, again := mihMixFor(c), mihMixFor(c)
 	if keep >= 0 {
-		m, again = mihMixKeeping(c, keep), mihMixKeeping(c, keep)
-		if c > 1 && m.apply(1<<keep) != 1 {
-			t.Fatalf("c=%d: bit %d goes to %#x, not bit 0", c, keep, m.apply(1<<keep))
+		m, again = mihMixKeeping(c, keep, n), mihMixKeeping(c, keep, n)
+		for b := keep; b < min(keep+n, c) && min(n, c-keep) < c; b++ {
+			if got := m.apply(1 << b); got != 1<<(b-keep) {
+				t.Fatalf("c=%d keep %d n %d: bit %d goes to %#x, not bit %d", c, keep, n, b, got, b-keep)
+			}
 		}
 	}
 	if m != again {
@@ -53,7 +57,7 @@ func mihCheckMix(t *testing.T, rng *rand.Rand, c, keep int) {
 	if r := mihRank(cols); r != c {
 		t.Fatalf("c=%d keep %d: rank %d, not invertible", c, keep, r)
 	}
-	if identity && (c > 2 || c == 2 && keep < 0) {
+	if identity && (c > n+1 || keep < 0 && c > 1) {
 		t.Fatalf("c=%d keep %d: mix is the identity", c, keep)
 	}
 	for range 200 {
