@@ -266,7 +266,9 @@ func (t *idxTable) mihOrder() []uint32 {
 		cursor[k]++
 	}
 	keys, cursor = nil, nil
-	codes := make([]uint64, len(t.codes))
+	// Aligned to a line and padded: the verification reads a pair of
+	// codes as one line (mihVerifyPairsAVX512).
+	codes := idxAlignedUint64s(len(t.codes))
 	w := t.words
 	for nw, old := range perm {
 		copy(codes[nw*w:(nw+1)*w], t.codes[int(old)*w:int(old+1)*w])

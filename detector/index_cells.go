@@ -206,7 +206,7 @@ func (t *idxTable) mihCellSearch(q uint64, r int, radii []int8, hits []idxHit, s
 
 // Codes of several words (PDQ) are too big to sit in their buckets, but
 // their postings are not: slots after the first keep each bucket's postings
-// (position | low field << position bits, index_tile.go) in one 64-byte line
+// (pair | low field << pair bits, mihFilter) in one 64-byte line
 // addressed by the bucket's mixed key, a header word and up to mihPostCellCap
 // postings, the rest of a bigger bucket in an overflow run the header points
 // to. A probe is then one line whose address is arithmetic, where an offsets
@@ -356,8 +356,16 @@ func (t *idxTable) mihChainBits(slots []mihSlot, k int) uint {
 		return 0
 	}
 	s, next := &slots[k], &slots[(k+1)%len(slots)]
-	free := 32 - int(t.idBits) - (s.width - s.coarse)
+	free := 32 - int(t.pairBits()) - (s.width - s.coarse)
 	return uint(max(0, min(free, next.width, mihChainMax)))
+}
+
+// pairBits is the number of bits of a posting that hold its entry's pair:
+// a posting names positions 2p and 2p+1, the two codes of a cache line,
+// which the verification reads whole anyway; the bit saved goes to the
+// chain (mihChainBits).
+func (t *idxTable) pairBits() uint {
+	return uint(max(1, bits.Len32(uint32(max(t.n-1, 0))>>1)))
 }
 
 // mihChainMax bounds the chain bits a posting carries.
@@ -417,7 +425,8 @@ func (t *idxTable) mihNewPostCells(layout []mihSlot, k int, count []uint32) (*mi
 		}
 	}
 	c := &mihPostCells{lines: mihAlignedUint32s(16 * nb), ov: mihAlignedUint32s(int(ov)), chain: chain}
-	low := uint(s.width-s.coarse) + t.idBits
+	pb := t.pairBits()
+	low := uint(s.width-s.coarse) + pb
 	ov = 0
 	for b, n := range count {
 		h := n
@@ -445,7 +454,7 @@ func (t *idxTable) mihNewPostCells(layout []mihSlot, k int, count []uint32) (*mi
 			key, lf := sh.key(mihSub(code, s.start, s.width))
 			b := mix.apply(key)
 			ch := nx.top(code, chain)
-			keys[h][k], posts[h][k] = b, uint32(i)|lf<<t.idBits|ch<<low
+			keys[h][k], posts[h][k] = b, uint32(i>>1)|lf<<pb|ch<<low
 			addrs[k] = base + 64*uintptr(b)
 		}
 		mihPrefetch(addrs[:n])

@@ -24,7 +24,7 @@ import (
 // buckets are position ranges of the table, each given by one packed head
 // (index_heads.go). The other slots of a PDQ table keep their postings in
 // cells, one cache line a bucket: what of the substring the key leaves out
-// sits beside the entry position in each posting, so a probe reads one line
+// sits beside the entry's pair in each posting, so a probe reads one line
 // and tests each posting's exact distance in the slot before touching any
 // code; the cells are Hamming balls rather than subcubes where the key has
 // room (index_tile.go). One-word codes (pHash) keep the codes themselves in
@@ -327,7 +327,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		key, qpl, e0 := sh.query(mihSub(qw, s.start, s.width))
 		qc := s.mix.apply(key)
 		f := &filters[k]
-		*f = mihFilter{q: qpl, idBits: uint32(t.idBits), lt: uint32(sh.lt), plain: uint32(sh.plain)}
+		*f = mihFilter{q: qpl, pairBits: uint32(t.pairBits()), lt: uint32(sh.lt), plain: uint32(sh.plain)}
 		if chain := s.pcells.chain; chain > 0 {
 			nk := (k + 1) % len(t.slots)
 			nx := &t.slots[nk]
@@ -376,15 +376,17 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			pf[0] = codes + 32*uintptr(min(lo, last))
 			pf[1] = codes + 32*uintptr(min(hi-1, last))
 			mihPrefetch(pf[:])
-			// Four positions are written whether or not the bucket has
-			// them: most have fewer, and a branch on the count would often
-			// be mispredicted.
+			// The bucket's pairs (mihFilter), lo/2 to (hi-1)/2; none for an
+			// empty bucket, whose lo and hi are 0. Four are written whether
+			// or not the bucket has them: most have fewer, and a branch on
+			// the count would often be mispredicted.
+			p, np := lo>>1, (int(hi)-1)>>1-int(lo>>1)+1
 			nc := len(cands)
 			cands = slices.Grow(cands, 4)[:nc+4]
-			cands[nc], cands[nc+1], cands[nc+2], cands[nc+3] = lo, lo+1, lo+2, lo+3
-			cands = cands[:nc+int(min(hi-lo, 4))]
-			for pos := lo + 4; pos < hi; pos++ {
-				cands = append(cands, pos)
+			cands[nc], cands[nc+1], cands[nc+2], cands[nc+3] = p, p+1, p+2, p+3
+			cands = cands[:nc+min(np, 4)]
+			for j := 4; j < np; j++ {
+				cands = append(cands, p+uint32(j))
 			}
 		}
 	}
@@ -476,36 +478,48 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			cands = mihScanRuns(cands, t.slots[k].pcells.ov, spill[spillEnds[k-1]:spillEnds[k]], &filters[k])
 		}
 	}
-	// Verify, after prefetching every candidate's code for the same reason
-	// as above. A code found in several slots is verified and appended once
-	// per slot; search sorts the hits and drops the repeats.
+	// Verify, after prefetching every candidate's line for the same reason
+	// as above: a candidate is a pair, both of whose codes are verified. A
+	// code found in several slots (or beside one) is verified and appended
+	// once each time; search sorts the hits and drops the repeats.
 	codes := t.codes
 	switch {
 	case len(cands) == 0:
-	case mihUseAVX512 || mihUseAVX2:
-		// The assembly prefetches one code a candidate, mihAhead ahead.
-		hits = slices.Grow(hits, len(cands))
+	case mihUseAVX512 && uintptr(unsafe.Pointer(&codes[0]))%64 == 0:
+		// The assembly prefetches one line a candidate, mihAhead ahead, and
+		// reads a pair's line whole, the half past an odd table's last code
+		// too: that stays within the line, so it never faults, and the
+		// assembly writes no hit for it. Built and loaded tables are
+		// line-aligned.
+		hits = slices.Grow(hits, 2*len(cands))
 		out := hits[len(hits):cap(hits)]
-		nh := mihVerify4(&codes[0], &cands[0], len(cands), mihAhead, (*[4]uint64)(q[:4]), r, &out[0])
+		nh := mihVerifyPairsAVX512(&codes[0], &cands[0], len(cands), mihAhead, (*[4]uint64)(q[:4]), r, &out[0], t.n)
+		hits = hits[:len(hits)+nh]
+	case mihUseAVX512 || mihUseAVX2:
+		hits = slices.Grow(hits, 2*len(cands))
+		out := hits[len(hits):cap(hits)]
+		nh := mihVerifyPairs(&codes[0], &cands[0], len(cands), mihAhead, (*[4]uint64)(q[:4]), r, &out[0], t.n)
 		hits = hits[:len(hits)+nh]
 	default:
 		addrs = addrs[:0]
-		for _, pos := range cands {
-			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[int(pos)*4])))
+		for _, p := range cands {
+			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[int(p)*8])))
 		}
 		mihPrefetch(addrs[:min(len(addrs), mihAhead)])
 		q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
-		for i, pos := range cands {
+		for i, p := range cands {
 			if i%mihChunk == 0 {
 				if lo := i + mihAhead; lo < len(addrs) {
 					mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
 				}
 			}
-			c := codes[int(pos)*4 : int(pos)*4+4 : int(pos)*4+4]
-			d := bits.OnesCount64(c[0]^q0) + bits.OnesCount64(c[1]^q1) +
-				bits.OnesCount64(c[2]^q2) + bits.OnesCount64(c[3]^q3)
-			if d <= r {
-				hits = append(hits, idxHit{pos: pos, dist: int32(d)})
+			for pos := 2 * p; pos < min(2*p+2, uint32(t.n)); pos++ {
+				c := codes[int(pos)*4 : int(pos)*4+4 : int(pos)*4+4]
+				d := bits.OnesCount64(c[0]^q0) + bits.OnesCount64(c[1]^q1) +
+					bits.OnesCount64(c[2]^q2) + bits.OnesCount64(c[3]^q3)
+				if d <= r {
+					hits = append(hits, idxHit{pos: pos, dist: int32(d)})
+				}
 			}
 		}
 	}
@@ -533,8 +547,9 @@ func mihScanRuns(cands, ov, spill []uint32, f *mihFilter) []uint32 {
 // the line's codeword (index_tile.go). A spilling line's overflow run gets
 // the same word.
 //
-// A posting is position | low field << idBits | chain << (idBits + low
-// bits): the low field is plain low << lt | e (index_tile.go), its distance
+// A posting is pair | low field << pairBits | chain << (pairBits + low
+// bits), where the pair p stands for the entries at positions 2p and 2p+1,
+// one line of codes, both verified (idxTable.pairBits): the low field is plain low << lt | e (index_tile.go), its distance
 // to the query's substring d = popcount(plain low ^ the query's) + T[e]; a
 // posting within d <= distance passes. The chain, where there is one, is
 // the top bits of the next slot's substring (slot 0's after the last):
@@ -544,22 +559,23 @@ func mihScanRuns(cands, ov, spill []uint32, f *mihFilter) []uint32 {
 // d_k <= r_k and d_k + d_k+1 <= r_k + r_k+1 + 1. So a posting passes only
 // if, also, d + popcount(chain ^ the query's) <= distance + c2, where c2 =
 // r_k+1 + 1. Measured at 10M PDQ codes: about 320 of 2,100 candidates a
-// query fail it.
+// query failed it with postings of positions; with pairs, whose bit
+// saved goes to the chain, a query has 1,930 candidates instead of 2,400.
 type mihFilter struct {
-	q      uint32 // the query's plain low bits | its chain bits << plain
-	idBits uint32 // bits of a posting that hold the entry position
-	lt     uint32 // tile bits below the plain low bits in a low field
-	plain  uint32 // plain low bits above them
-	c2     uint32 // the next slot's radius + 1; past 255 when no chain
+	q        uint32 // the query's plain low bits | its chain bits << plain
+	pairBits uint32 // bits of a posting that hold the entries' pair
+	lt       uint32 // tile bits below the plain low bits in a low field
+	plain    uint32 // plain low bits above them
+	c2       uint32 // the next slot's radius + 1; past 255 when no chain
 }
 
-// pass appends to cands the positions of the postings whose distance in
+// pass appends to cands the pairs of the postings whose distance in
 // the slot, over the plain low bits and the tile's block, is within the
 // run word's distance.
 func (f *mihFilter) pass(cands, postings []uint32, word uint32) []uint32 {
 	rem, x := int(word&255), word>>8
 	rem2 := rem + int(f.c2)
-	idMask := uint32(1)<<f.idBits - 1
+	idMask := uint32(1)<<f.pairBits - 1
 	eMask := uint32(1)<<f.lt - 1
 	plainMask := uint32(1)<<f.plain - 1
 	cands = slices.Grow(cands, len(postings))
@@ -568,7 +584,7 @@ func (f *mihFilter) pass(cands, postings []uint32, word uint32) []uint32 {
 	// Branch-free: whether a posting passes is a coin toss the branch
 	// predictor would lose.
 	for _, v := range postings {
-		low := v >> f.idBits
+		low := v >> f.pairBits
 		unit := uint32(1) << (low & eMask) >> 1
 		above := low>>f.lt ^ f.q
 		d := bits.OnesCount32(above&plainMask) + bits.OnesCount32(x^unit)

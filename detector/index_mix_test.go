@@ -99,9 +99,10 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 		if c == nil {
 			continue
 		}
-		idMask := uint32(1)<<tab.idBits - 1
-		where := make(map[uint32]uint32, tab.n) // position -> line
-		lows := make(map[uint32]uint32, tab.n)  // position -> low field
+		// Every line's postings, read as the scans read them, against
+		// those each entry's substring puts there: its pair, its low field
+		// and its chain.
+		got := make(map[uint32][]uint32) // line -> postings
 		longest := uint32(0)
 		for line := range len(c.lines) / 16 {
 			h := c.lines[16*line]
@@ -112,26 +113,32 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 				longest = max(longest, c.ov[start])
 				h = mihPostCellCap
 			}
-			for _, p := range slices.Concat(c.lines[16*line+1:16*line+1+int(h)], run) {
-				where[p&idMask], lows[p&idMask] = uint32(line), p>>tab.idBits
+			if ps := slices.Concat(c.lines[16*line+1:16*line+1+int(h)], run); len(ps) > 0 {
+				got[uint32(line)] = ps
 			}
 		}
 		if longest != c.maxRun {
 			t.Fatalf("slot %d: maxRun %d, longest run %d", k, c.maxRun, longest)
 		}
-		if len(where) != tab.n {
-			t.Fatalf("slot %d: %d entries in the cells, want %d", k, len(where), tab.n)
-		}
+		want := make(map[uint32][]uint32)
+		pb := tab.pairBits()
+		nx := tab.slots[(k+1)%len(tab.slots)]
 		for i := range tab.n {
-			key, low := s.shape.key(mihSub(tab.codes[i*tab.words:(i+1)*tab.words], s.start, s.width))
-			if got, want := where[uint32(i)], s.mix.apply(key); got != want {
-				t.Fatalf("slot %d: entry %d in line %d, want mix(%#x) = %d", k, i, got, key, want)
-			}
-			nx := tab.slots[(k+1)%len(tab.slots)]
 			code := tab.codes[i*tab.words : (i+1)*tab.words]
-			want := low | nx.top(code, c.chain)<<uint(s.width-s.coarse)
-			if lows[uint32(i)] != want {
-				t.Fatalf("slot %d: entry %d has low field and chain %#x, want %#x", k, i, lows[uint32(i)], want)
+			key, low := s.shape.key(mihSub(code, s.start, s.width))
+			line := s.mix.apply(key)
+			low |= nx.top(code, c.chain) << uint(s.width-s.coarse)
+			want[line] = append(want[line], uint32(i>>1)|low<<pb)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("slot %d: %d lines hold postings, want %d", k, len(got), len(want))
+		}
+		for line, ps := range want {
+			g := slices.Clone(got[line])
+			slices.Sort(g)
+			slices.Sort(ps)
+			if !slices.Equal(g, ps) {
+				t.Fatalf("slot %d line %d: postings %#x, want %#x", k, line, g, ps)
 			}
 		}
 	}

@@ -58,4 +58,7 @@ func mihListProbesAVX512(addrs *uintptr, xs *uint32, ps *mihCellProbe, n int, qc
 func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout int)
 
 //go:noescape
-func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int)
+func mihVerifyPairsAVX512(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)
+
+//go:noescape
+func mihVerifyPairs(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)

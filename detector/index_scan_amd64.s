@@ -3,9 +3,9 @@
 // Pieces the kernels below share. Registers, where used: SI the addresses
 // of lines, R14 their words (mihFilter), R10 the addresses dist ahead, BX
 // the line index, R13 the line, CX its header,
-// DX the count of positions in out (DI), R11/R12 the spill pairs and their
-// count; X4 the position bits (idBits), Z5/Y5 the query's plain low bits
-// broadcast, Z6/Y6 the position mask, Z7/Y7 the allowed distance, Z8/Y12
+// DX the count of pairs in out (DI), R11/R12 the spill pairs and their
+// count; X4 the pair bits (pairBits), Z5/Y5 the query's plain low bits
+// broadcast, Z6/Y6 the pair mask, Z7/Y7 the allowed distance, Z8/Y12
 // the mask of the tile bits of a low field (mihFilter), X9/X13 their
 // number, Z11 the line's tile distances T[e] = popcount(x ^ unit(e)) for
 // the error positions e = 0..15 (unit(e) = 1<<e>>1, index_tile.go), Z12
@@ -135,6 +135,25 @@ GLOBL mihLanes<>(SB), RODATA|NOPTR, $64
 	VPCMPUD $2, Z7, Z3, K1, K2; \
 	VPCMPUD $2, Z16, Z1, K2, K2; \
 	OUT16
+
+// DIST4 sets R9 to the distance between q (R11-R14) and the code at
+// off(SI)(AX*1). Clobbers R10.
+#define DIST4(off) \
+	MOVQ off+0(SI)(AX*1), R10; \
+	XORQ R11, R10; \
+	POPCNTQ R10, R9; \
+	MOVQ off+8(SI)(AX*1), R10; \
+	XORQ R12, R10; \
+	POPCNTQ R10, R10; \
+	ADDQ R10, R9; \
+	MOVQ off+16(SI)(AX*1), R10; \
+	XORQ R13, R10; \
+	POPCNTQ R10, R10; \
+	ADDQ R10, R9; \
+	MOVQ off+24(SI)(AX*1), R10; \
+	XORQ R14, R10; \
+	POPCNTQ R10, R10; \
+	ADDQ R10, R9
 
 // LINE16 loads line BX (whose address it leaves in R13, its distance in
 // Z7 and its tile distances in Z11) into Z0 and sets K1 to the lanes of
@@ -463,68 +482,141 @@ done2:
 	MOVQ R12, nspill+80(FP)
 	RET
 
-// func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int)
+// func mihVerifyPairs(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)
 //
-// Verifies candidates of a 4-word table: appends (position, distance) to
-// hits for each of cands[:n] whose code lies within r of q, prefetching
-// the code of cands[i+dist] while cands[i] is checked.
-TEXT ·mihVerify4(SB), NOSPLIT, $0-64
+// Verifies candidates of a 4-word table, each a pair of codes (positions
+// 2p and 2p+1, one cache line): appends (position, distance) to hits for
+// each code of the pairs cands[:n] that lies within r of q, up to two a
+// pair, skipping the position past the table's last (entries) of an odd
+// table. It prefetches the pair cands[i+dist] while cands[i] is checked.
+TEXT ·mihVerifyPairs(SB), NOSPLIT, $0-72
 	MOVQ codes+0(FP), SI
 	MOVQ cands+8(FP), R8
-	MOVQ n+16(FP), R9
 	MOVQ q+32(FP), AX
 	MOVQ 0(AX), R11
 	MOVQ 8(AX), R12
 	MOVQ 16(AX), R13
 	MOVQ 24(AX), R14
 	MOVQ r+40(FP), DI
+	MOVQ hits+48(FP), R15
 	XORQ BX, BX                  // i
 	XORQ DX, DX                  // hits so far
-	TESTQ R9, R9
+	CMPQ n+16(FP), $0
 	JEQ verifydone
 
 verify:
 	MOVQ dist+24(FP), AX
 	ADDQ BX, AX
-	CMPQ AX, R9
+	CMPQ AX, n+16(FP)
 	JAE noprefetchcode
 	MOVL (R8)(AX*4), AX
-	SHLQ $5, AX
+	SHLQ $6, AX
 	PREFETCHT0 (SI)(AX*1)
 
 noprefetchcode:
 	MOVL (R8)(BX*4), CX
 	MOVQ CX, AX
-	SHLQ $5, AX
-	MOVQ 0(SI)(AX*1), R10
-	XORQ R11, R10
-	POPCNTQ R10, R10
-	MOVQ R10, R9
-	MOVQ 8(SI)(AX*1), R10
-	XORQ R12, R10
-	POPCNTQ R10, R10
-	ADDQ R10, R9
-	MOVQ 16(SI)(AX*1), R10
-	XORQ R13, R10
-	POPCNTQ R10, R10
-	ADDQ R10, R9
-	MOVQ 24(SI)(AX*1), R10
-	XORQ R14, R10
-	POPCNTQ R10, R10
-	ADDQ R10, R9
+	SHLQ $6, AX
+	DIST4(0)
+	SHLL $1, CX                  // the pair's first position
 	CMPQ R9, DI
-	JGT miss
-	MOVQ hits+48(FP), AX
-	MOVL CX, (AX)(DX*8)
-	MOVL R9, 4(AX)(DX*8)
+	JGT second
+	MOVL CX, (R15)(DX*8)
+	MOVL R9, 4(R15)(DX*8)
 	INCQ DX
 
-miss:
-	MOVQ n+16(FP), R9
+second:
+	INCL CX
+	CMPQ CX, entries+56(FP)
+	JAE next4
+	DIST4(32)
+	CMPQ R9, DI
+	JGT next4
+	MOVL CX, (R15)(DX*8)
+	MOVL R9, 4(R15)(DX*8)
+	INCQ DX
+
+next4:
 	INCQ BX
-	CMPQ BX, R9
+	CMPQ BX, n+16(FP)
 	JNE verify
 
 verifydone:
-	MOVQ DX, nhits+56(FP)
+	MOVQ DX, nhits+64(FP)
 	RET
+
+// func mihVerifyPairsAVX512(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)
+//
+// mihVerifyPairs with both codes of a pair in one register: the line XOR
+// the query twice over, eight popcounts, summed into lanes 0 and 4 by two
+// shuffles and adds; the rare hits are written one by one.
+TEXT ·mihVerifyPairsAVX512(SB), NOSPLIT, $0-72
+	MOVQ codes+0(FP), SI
+	MOVQ cands+8(FP), R8
+	MOVQ q+32(FP), AX
+	VBROADCASTI64X4 (AX), Z20    // q, q
+	MOVQ r+40(FP), AX
+	VPBROADCASTQ AX, Z21
+	MOVQ hits+48(FP), R15
+	MOVQ n+16(FP), R9
+	MOVQ dist+24(FP), R11
+	MOVQ entries+56(FP), R12
+	XORQ BX, BX                  // i
+	XORQ DX, DX                  // hits so far
+	TESTQ R9, R9
+	JEQ pairsdone
+
+pairs:
+	LEAQ (BX)(R11*1), AX
+	CMPQ AX, R9
+	JAE pairsnopf
+	MOVL (R8)(AX*4), AX
+	SHLQ $6, AX
+	PREFETCHT0 (SI)(AX*1)
+
+pairsnopf:
+	MOVL (R8)(BX*4), CX
+	MOVQ CX, AX
+	SHLQ $6, AX
+	VPXORQ (SI)(AX*1), Z20, Z0
+	VPOPCNTQ Z0, Z0
+	VPSHUFD $0x4e, Z0, Z1        // swap the words of each 128-bit lane
+	VPADDQ Z1, Z0, Z0
+	VSHUFI64X2 $0xb1, Z0, Z0, Z1 // swap the 128-bit lanes of each half
+	VPADDQ Z1, Z0, Z0            // lane 0: the first code's distance, lane 4 the second's
+	VPCMPUQ $2, Z21, Z0, K1
+	KMOVW K1, R10
+	ANDL $0x11, R10
+	JNE pairhit
+
+pairsnext:
+	INCQ BX
+	CMPQ BX, R9
+	JNE pairs
+
+pairsdone:
+	VZEROUPPER
+	MOVQ DX, nhits+64(FP)
+	RET
+
+pairhit:
+	SHLL $1, CX                  // the pair's first position
+	TESTL $1, R10
+	JEQ pairsecond
+	VMOVQ X0, R13
+	MOVL CX, (R15)(DX*8)
+	MOVL R13, 4(R15)(DX*8)
+	INCQ DX
+
+pairsecond:
+	INCL CX
+	TESTL $0x10, R10
+	JEQ pairsnext
+	CMPQ CX, R12
+	JAE pairsnext
+	VEXTRACTI64X4 $1, Z0, Y1
+	VMOVQ X1, R13
+	MOVL CX, (R15)(DX*8)
+	MOVL R13, 4(R15)(DX*8)
+	INCQ DX
+	JMP pairsnext

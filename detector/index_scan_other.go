@@ -19,6 +19,10 @@ func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout
 	panic("unreachable")
 }
 
-func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int) {
+func mihVerifyPairsAVX512(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int) {
+	panic("unreachable")
+}
+
+func mihVerifyPairs(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int) {
 	panic("unreachable")
 }

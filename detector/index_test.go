@@ -220,6 +220,15 @@ func idxSpillData(rng *rand.Rand, a Algorithm) []Entry {
 	return entries
 }
 
+// idxSparseData makes n entries whose codes have at most 12 bits set.
+func idxSparseData(rng *rand.Rand, a Algorithm, n int) []Entry {
+	out := make([]Entry, n)
+	for i := range out {
+		out[i] = Entry{Hash: Hash{a, idxTestFlip(rng, a, Code{}, rng.IntN(13))}, List: "sparse", ID: strconv.Itoa(i)}
+	}
+	return out
+}
+
 // idxCheckMIH builds entries with m slots and checks that the multi-index
 // answers random and near queries at every radius as the linear scan and a
 // brute force over the entries do.
