@@ -34,7 +34,7 @@ func TestIndexMIHScanKernels(t *testing.T) {
 			// An odd table, its last pair one code, of codes near zero:
 			// the line's half past the last code (zeros) lies within reach
 			// of every query, and must give no hit.
-			idxCheckMIH(t, rng, PDQ, 11, idxSparseData(rng, PDQ, 2501))
+			idxCheckMIH(t, rng, PDQ, 11, idxSparseData(rng, PDQ, 301))
 			idxCheckMIH(t, rng, PDQ, 11, idxSpillData(rng, PDQ))
 			idxCheckTiles(t, rng)
 		})

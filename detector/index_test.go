@@ -500,3 +500,22 @@ func TestIndexQueryZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestIdxSortHits: sorting hits as integers orders them by distance, then
+// position, as the comparison does, and drops exactly the repeats.
+func TestIdxSortHits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for range 50 {
+		hits := make([]idxHit, rng.IntN(300))
+		for i := range hits {
+			hits[i] = idxHit{pos: uint32(rng.IntN(40)) << uint(rng.IntN(3)*12), dist: int32(rng.IntN(64))}
+		}
+		want := slices.Clone(hits)
+		slices.SortFunc(want, idxHitCmp)
+		want = slices.Compact(want)
+		n := idxSortHits(hits)
+		if !slices.Equal(hits[:n], want) {
+			t.Fatalf("sorted %v, want %v", hits[:n], want)
+		}
+	}
+}
