@@ -92,9 +92,12 @@ type idxTable struct {
 	tags   idxTags  // per entry, an index into Index.tags
 	ids    []uint32
 	times  []float64 // nil when every entry's time is zero
-	idBits uint      // bits of a posting that hold the entry position
-	slots  []mihSlot
-	plans  []mihPlan // by query radius, 0..algo.Bits()
+	idBits uint      // bits of a slot-0 head that hold an entry position
+	// pairShift is 1 when a posting names a pair of entries, 0 when one
+	// (pairBits).
+	pairShift uint
+	slots     []mihSlot
+	plans     []mihPlan // by query radius, 0..algo.Bits()
 }
 
 // NewIndex builds an index over entries. It does not keep the slice.

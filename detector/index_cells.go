@@ -337,6 +337,7 @@ func (t *idxTable) mihBuildPostCells() {
 	if t.words == 1 {
 		return
 	}
+	t.pairShift = uint(mihB2I(mihUseChains()))
 	// The workers read the layout of other slots (the next one's, for the
 	// chain) from a copy: each writes its own slot's cells.
 	layout := slices.Clone(t.slots)
@@ -352,7 +353,7 @@ func (t *idxTable) mihBuildPostCells() {
 // filter (mihFilter). None where the scan has no use for them: it takes
 // them into account with AVX-512 (and in Go), not with AVX2.
 func (t *idxTable) mihChainBits(slots []mihSlot, k int) uint {
-	if !mihUseAVX512 && mihUseAVX2 {
+	if !mihUseChains() {
 		return 0
 	}
 	s, next := &slots[k], &slots[(k+1)%len(slots)]
@@ -360,12 +361,19 @@ func (t *idxTable) mihChainBits(slots []mihSlot, k int) uint {
 	return uint(max(0, min(free, next.width, mihChainMax)))
 }
 
-// pairBits is the number of bits of a posting that hold its entry's pair:
-// a posting names positions 2p and 2p+1, the two codes of a cache line,
-// which the verification reads whole anyway; the bit saved goes to the
-// chain (mihChainBits).
+// mihUseChains says whether postings carry chains (mihChainBits) and name
+// pairs of entries (pairBits): where the scan tests chains, with AVX-512
+// or in Go, not with AVX2.
+func mihUseChains() bool {
+	return mihUseAVX512 || !mihUseAVX2
+}
+
+// pairBits is the number of bits of a posting that hold its entries. With
+// chains a posting names a pair p, positions 2p and 2p+1, the two codes of
+// a cache line, which the verification reads whole anyway, and the bit
+// saved goes to the chain; without, one position (pairShift 0).
 func (t *idxTable) pairBits() uint {
-	return uint(max(1, bits.Len32(uint32(max(t.n-1, 0))>>1)))
+	return uint(max(1, bits.Len32(uint32(max(t.n-1, 0))>>t.pairShift)))
 }
 
 // mihChainMax bounds the chain bits a posting carries.
@@ -454,7 +462,7 @@ func (t *idxTable) mihNewPostCells(layout []mihSlot, k int, count []uint32) (*mi
 			key, lf := sh.key(mihSub(code, s.start, s.width))
 			b := mix.apply(key)
 			ch := nx.top(code, chain)
-			keys[h][k], posts[h][k] = b, uint32(i>>1)|lf<<pb|ch<<low
+			keys[h][k], posts[h][k] = b, uint32(i>>t.pairShift)|lf<<pb|ch<<low
 			addrs[k] = base + 64*uintptr(b)
 		}
 		mihPrefetch(addrs[:n])

@@ -365,6 +365,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.heads)))
 		codes := uintptr(unsafe.Pointer(unsafe.SliceData(t.codes)))
 		last := uint32(t.n - 1)
+		ps := t.pairShift
 		var pf [2]uintptr
 		for i, a := range addrs[:n0] {
 			if i%mihChunk == 0 {
@@ -376,11 +377,11 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 			pf[0] = codes + 32*uintptr(min(lo, last))
 			pf[1] = codes + 32*uintptr(min(hi-1, last))
 			mihPrefetch(pf[:])
-			// The bucket's pairs (mihFilter), lo/2 to (hi-1)/2; none for an
-			// empty bucket, whose lo and hi are 0. Four are written whether
-			// or not the bucket has them: most have fewer, and a branch on
-			// the count would often be mispredicted.
-			p, np := lo>>1, (int(hi)-1)>>1-int(lo>>1)+1
+			// The bucket's pairs (or positions, pairShift 0) from lo's to
+			// hi-1's; none for an empty bucket, whose lo and hi are 0. Four
+			// are written whether or not the bucket has them: most have
+			// fewer, and a branch on the count would often be mispredicted.
+			p, np := lo>>ps, (int(hi)-1)>>ps-int(lo>>ps)+1
 			nc := len(cands)
 			cands = slices.Grow(cands, 4)[:nc+4]
 			cands[nc], cands[nc+1], cands[nc+2], cands[nc+3] = p, p+1, p+2, p+3
@@ -485,7 +486,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	codes := t.codes
 	switch {
 	case len(cands) == 0:
-	case mihUseAVX512 && uintptr(unsafe.Pointer(&codes[0]))%64 == 0:
+	case t.pairShift == 1 && mihUseAVX512 && uintptr(unsafe.Pointer(&codes[0]))%64 == 0:
 		// The assembly prefetches one line a candidate, mihAhead ahead, and
 		// reads a pair's line whole, the half past an odd table's last code
 		// too: that stays within the line, so it never faults, and the
@@ -495,15 +496,17 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		out := hits[len(hits):cap(hits)]
 		nh := mihVerifyPairsAVX512(&codes[0], &cands[0], len(cands), mihAhead, (*[4]uint64)(q[:4]), r, &out[0], t.n)
 		hits = hits[:len(hits)+nh]
-	case mihUseAVX512 || mihUseAVX2:
-		hits = slices.Grow(hits, 2*len(cands))
+	case t.pairShift == 0 && (mihUseAVX512 || mihUseAVX2):
+		// The assembly prefetches one code a candidate, mihAhead ahead.
+		hits = slices.Grow(hits, len(cands))
 		out := hits[len(hits):cap(hits)]
-		nh := mihVerifyPairs(&codes[0], &cands[0], len(cands), mihAhead, (*[4]uint64)(q[:4]), r, &out[0], t.n)
+		nh := mihVerify4(&codes[0], &cands[0], len(cands), mihAhead, (*[4]uint64)(q[:4]), r, &out[0])
 		hits = hits[:len(hits)+nh]
 	default:
+		ps := t.pairShift
 		addrs = addrs[:0]
 		for _, p := range cands {
-			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[int(p)*8])))
+			addrs = append(addrs, uintptr(unsafe.Pointer(&codes[int(p<<ps)*4])))
 		}
 		mihPrefetch(addrs[:min(len(addrs), mihAhead)])
 		q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
@@ -513,7 +516,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 					mihPrefetch(addrs[lo:min(len(addrs), lo+mihChunk)])
 				}
 			}
-			for pos := 2 * p; pos < min(2*p+2, uint32(t.n)); pos++ {
+			for pos := p << ps; pos < min((p+1)<<ps, uint32(t.n)); pos++ {
 				c := codes[int(pos)*4 : int(pos)*4+4 : int(pos)*4+4]
 				d := bits.OnesCount64(c[0]^q0) + bits.OnesCount64(c[1]^q1) +
 					bits.OnesCount64(c[2]^q2) + bits.OnesCount64(c[3]^q3)
@@ -549,7 +552,8 @@ func mihScanRuns(cands, ov, spill []uint32, f *mihFilter) []uint32 {
 //
 // A posting is pair | low field << pairBits | chain << (pairBits + low
 // bits), where the pair p stands for the entries at positions 2p and 2p+1,
-// one line of codes, both verified (idxTable.pairBits): the low field is plain low << lt | e (index_tile.go), its distance
+// one line of codes, both verified (idxTable.pairBits; with AVX2, which
+// tests no chain, p is one position): the low field is plain low << lt | e (index_tile.go), its distance
 // to the query's substring d = popcount(plain low ^ the query's) + T[e]; a
 // posting within d <= distance passes. The chain, where there is one, is
 // the top bits of the next slot's substring (slot 0's after the last):

@@ -128,7 +128,7 @@ func mihCheckLayout(t *testing.T, tab *idxTable) {
 			key, low := s.shape.key(mihSub(code, s.start, s.width))
 			line := s.mix.apply(key)
 			low |= nx.top(code, c.chain) << uint(s.width-s.coarse)
-			want[line] = append(want[line], uint32(i>>1)|low<<pb)
+			want[line] = append(want[line], uint32(i>>tab.pairShift)|low<<pb)
 		}
 		if len(got) != len(want) {
 			t.Fatalf("slot %d: %d lines hold postings, want %d", k, len(got), len(want))

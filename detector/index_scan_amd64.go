@@ -61,4 +61,4 @@ func mihScanRunsAVX512(ov, runs *uint32, n int, f *mihFilter, out *uint32) (nout
 func mihVerifyPairsAVX512(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)
 
 //go:noescape
-func mihVerifyPairs(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)
+func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int)

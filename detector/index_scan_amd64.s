@@ -482,14 +482,13 @@ done2:
 	MOVQ R12, nspill+80(FP)
 	RET
 
-// func mihVerifyPairs(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)
+// func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int)
 //
-// Verifies candidates of a 4-word table, each a pair of codes (positions
-// 2p and 2p+1, one cache line): appends (position, distance) to hits for
-// each code of the pairs cands[:n] that lies within r of q, up to two a
-// pair, skipping the position past the table's last (entries) of an odd
-// table. It prefetches the pair cands[i+dist] while cands[i] is checked.
-TEXT ·mihVerifyPairs(SB), NOSPLIT, $0-72
+// Verifies candidates of a 4-word table, each a position (postings
+// without chains, pairShift 0): appends (position, distance) to hits for
+// each of cands[:n] whose code lies within r of q, prefetching the code of
+// cands[i+dist] while cands[i] is checked.
+TEXT ·mihVerify4(SB), NOSPLIT, $0-64
 	MOVQ codes+0(FP), SI
 	MOVQ cands+8(FP), R8
 	MOVQ q+32(FP), AX
@@ -510,26 +509,14 @@ verify:
 	CMPQ AX, n+16(FP)
 	JAE noprefetchcode
 	MOVL (R8)(AX*4), AX
-	SHLQ $6, AX
+	SHLQ $5, AX
 	PREFETCHT0 (SI)(AX*1)
 
 noprefetchcode:
 	MOVL (R8)(BX*4), CX
 	MOVQ CX, AX
-	SHLQ $6, AX
+	SHLQ $5, AX
 	DIST4(0)
-	SHLL $1, CX                  // the pair's first position
-	CMPQ R9, DI
-	JGT second
-	MOVL CX, (R15)(DX*8)
-	MOVL R9, 4(R15)(DX*8)
-	INCQ DX
-
-second:
-	INCL CX
-	CMPQ CX, entries+56(FP)
-	JAE next4
-	DIST4(32)
 	CMPQ R9, DI
 	JGT next4
 	MOVL CX, (R15)(DX*8)
@@ -542,14 +529,20 @@ next4:
 	JNE verify
 
 verifydone:
-	MOVQ DX, nhits+64(FP)
+	MOVQ DX, nhits+56(FP)
 	RET
 
 // func mihVerifyPairsAVX512(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int)
 //
-// mihVerifyPairs with both codes of a pair in one register: the line XOR
-// the query twice over, eight popcounts, summed into lanes 0 and 4 by two
-// shuffles and adds; the rare hits are written one by one.
+// Verifies candidates of a 4-word table, each a pair of codes (positions
+// 2p and 2p+1, one cache line, pairShift 1): appends (position, distance)
+// to hits for each code of the pairs cands[:n] within r of q, up to two a
+// pair, none for the position past the table's last (entries) of an odd
+// table, prefetching the pair cands[i+dist] while cands[i] is checked.
+// Both codes are in one register: the line XOR the query twice over,
+// eight popcounts, summed into lanes 0 and 4 by two shuffles and adds; the
+// rare hits are written one by one. A scalar loop over the pair's eight
+// words took 11.2 us a 10M PDQ query where this takes 6.3.
 TEXT ·mihVerifyPairsAVX512(SB), NOSPLIT, $0-72
 	MOVQ codes+0(FP), SI
 	MOVQ cands+8(FP), R8

@@ -23,6 +23,6 @@ func mihVerifyPairsAVX512(codes *uint64, cands *uint32, n, dist int, q *[4]uint6
 	panic("unreachable")
 }
 
-func mihVerifyPairs(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit, entries int) (nhits int) {
+func mihVerify4(codes *uint64, cands *uint32, n, dist int, q *[4]uint64, r int, hits *idxHit) (nhits int) {
 	panic("unreachable")
 }
