@@ -296,8 +296,11 @@ type mihScratch struct {
 // at 10M PDQ codes, r=31, from about 560 us (bucket by bucket) to about
 // 100 us, posting cells (one line a bucket, not an offsets lookup and a
 // postings run) scanned and verified in assembly to about 52 us with AVX-512
-// (index_scan_amd64.go), and cells placed by mix (index_mix.go) on huge
-// pages to about 29-33 us. One-word tables go through mihCellSearch instead.
+// (index_scan_amd64.go), cells placed by mix (index_mix.go) on huge pages
+// to about 29-33 us, and Hamming-ball cells and heads (index_tile.go,
+// index_heads.go), lines in groups of four and postings naming pairs of
+// codes to about 16 us (bench/index/README.md). One-word tables go through
+// mihCellSearch instead.
 func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScratch) []idxHit {
 	if t.words == 1 {
 		return t.mihCellSearch(q[0], r, radii, hits, sc)
