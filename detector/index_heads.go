@@ -74,7 +74,7 @@ func (s *mihSlot) mihPackHeads(off []uint32, headBits uint) {
 	nb := 1 << uint(s.coarse)
 	s.mihHeadLayout()
 	long := mihLong(headBits)
-	var big []uint64 // mixed key << 32 | end
+	var big []uint64 // head index << 32 | end
 	for k := range nb {
 		lo, n := off[k], off[k+1]-off[k]
 		switch {

@@ -75,11 +75,12 @@ type mihSlot struct {
 	// codes.
 	cells *mihCells
 	// pcells holds the postings of a wider table's slot after the first,
-	// in cells of the given shape (index_tile.go).
+	// in cells of the given shape (index_tile.go); slot 0's head lines have
+	// a shape too (index_heads.go).
 	pcells *mihPostCells
 	shape  *mihCellShape
-	// mix places the buckets of every slot: bucket key k is line (or head)
-	// mix(k).
+	// mix places the buckets of every slot: bucket key k is line mix(k)
+	// (or, of slot 0, the line of heads mix(its line key)).
 	mix *mihMix
 	// masks[j] lists the coarse-key masks with j bits set, mixed, for the
 	// radii queries use; larger radii enumerate them on the fly. In a
