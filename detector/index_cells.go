@@ -349,7 +349,7 @@ func (t *idxTable) mihBuildPostCells() {
 
 // mihChainBits is the number of bits of the next slot's substring (slot 0
 // after the last) that the postings of slot k carry in the bits beside the
-// position and low field that would otherwise be zero, for the pigeonring
+// pair and low field that would otherwise be zero, for the pigeonring
 // filter (mihFilter). None where the scan has no use for them: it takes
 // them into account with AVX-512 (and in Go), not with AVX2.
 func (t *idxTable) mihChainBits(slots []mihSlot, k int) uint {

@@ -142,14 +142,12 @@ func (t *idxTable) mihPrepare(force bool) {
 		switch {
 		case t.words > 1 && k == 0:
 			s.mihHeadLayout()
+			s.mihHeadTables()
+			continue
 		case t.words > 1:
 			s.shape = mihShapeFor(s.width, s.coarse)
 			s.shift = int(s.shape.k)
 			s.mix = s.shape.mix
-		}
-		if t.words > 1 && k == 0 {
-			s.mihHeadTables()
-			continue
 		}
 		kd := kind{s.coarse, s.shift, s.mix}
 		if _, ok := masks[kd]; !ok {
@@ -173,24 +171,32 @@ func (s *mihSlot) mihCellProbes() [][][]mihCellProbe {
 	out := make([][][]mihCellProbe, len(s.masks))
 	for rk := range out {
 		out[rk] = make([][]mihCellProbe, len(s.shape.mixedE))
-		for e, ws := range s.shape.mixedE {
-			var ps []mihCellProbe
-			for _, w := range ws {
-				d := max(int(w.d)-1, 0)
-				if d > rk {
-					break
-				}
-				for j, ms := range s.masks[:rk-d+1] {
-					for _, m := range ms {
-						ps = append(ps, mihCellProbe{off: w.info ^ m, word: uint32(rk-j) | w.x<<8})
-					}
-				}
-			}
-			// Room for the assembly's last group of eight.
-			out[rk][e] = slices.Grow(ps, mihProbePad)[:len(ps)]
+		for e := range s.shape.mixedE {
+			out[rk][e] = s.mihAppendCellProbes(nil, rk, uint32(e), nil)
 		}
 	}
 	return out
+}
+
+// mihAppendCellProbes appends the probes of a search of a posting-cell
+// slot at radius rk for a query whose block has error position e0: the
+// cells of the codewords near the block, each with the coarse-plain masks
+// of the distance its block leaves, and the distance its postings are then
+// allowed. Masks past the listed ones are enumerated into *buf. The result
+// has room for the assembly's last group of eight (mihListProbes).
+func (s *mihSlot) mihAppendCellProbes(dst []mihCellProbe, rk int, e0 uint32, buf *[]uint32) []mihCellProbe {
+	for _, w := range s.shape.mixedE[e0] {
+		d := max(int(w.d)-1, 0)
+		if d > rk {
+			break
+		}
+		for j := 0; j <= rk-d && j <= s.coarse-s.shift; j++ {
+			for _, m := range s.masksOf(j, buf) {
+				dst = append(dst, mihCellProbe{off: w.info ^ m, word: uint32(rk-j) | w.x<<8})
+			}
+		}
+	}
+	return slices.Grow(dst, mihProbePad)[:len(dst)]
 }
 
 // mihListProbes appends to addrs the line of each of ps for a query of
@@ -277,12 +283,13 @@ func mihSub(c []uint64, start, width int) uint32 {
 // mihScratch holds one query's working buffers; pooled so that a query
 // allocates nothing once warm.
 type mihScratch struct {
-	cands []uint32
-	addrs []uintptr // lines to prefetch
-	xs    []uint32  // the tile's x of each cell line, beside addrs
-	spill []uint32  // overflow runs found by the scan
-	masks []uint32  // masks of radii past mihMaskRadius, one j at a time
-	heads []uint32  // slot 0's heads for radii past mihMaskRadius
+	cands  []uint32
+	addrs  []uintptr      // lines to prefetch
+	xs     []uint32       // the tile's x of each cell line, beside addrs
+	spill  []uint32       // overflow runs found by the scan
+	masks  []uint32       // masks of radii past mihMaskRadius, one j at a time
+	heads  []uint32       // slot 0's heads for radii past mihMaskRadius
+	probes []mihCellProbe // a cell slot's probes for radii past it
 }
 
 // mih runs the multi-index search with the given per-slot radii.
@@ -324,6 +331,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 	var filters [mihMaxSlots]mihFilter
 	ends[0] = len(addrs)
 	xs := slices.Grow(sc.xs[:0], len(addrs))[:len(addrs)] // none for slot 0
+	pairBits := uint32(t.pairBits())
 	for k := 1; k < len(t.slots); k++ {
 		rk := int(radii[k])
 		s := &t.slots[k]
@@ -331,7 +339,7 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		key, qpl, e0 := sh.query(mihSub(qw, s.start, s.width))
 		qc := s.mix.apply(key)
 		f := &filters[k]
-		*f = mihFilter{q: qpl, pairBits: uint32(t.pairBits()), lt: uint32(sh.lt), plain: uint32(sh.plain)}
+		*f = mihFilter{q: qpl, pairBits: pairBits, lt: uint32(sh.lt), plain: uint32(sh.plain)}
 		if chain := s.pcells.chain; chain > 0 {
 			nk := (k + 1) % len(t.slots)
 			nx := &t.slots[nk]
@@ -340,22 +348,17 @@ func (t *idxTable) mih(q *Code, r int, radii []int8, hits []idxHit, sc *mihScrat
 		} else {
 			f.c2 = 1 << 16 // no chain: no second bound
 		}
+		var ps []mihCellProbe
+		switch {
+		case rk < 0:
+		case rk < len(s.probes):
+			ps = s.probes[rk][e0]
+		default:
+			sc.probes = s.mihAppendCellProbes(sc.probes[:0], rk, e0, &sc.masks)
+			ps = sc.probes
+		}
 		base := uintptr(unsafe.Pointer(unsafe.SliceData(s.pcells.lines)))
-		if rk >= 0 && rk < len(s.probes) {
-			addrs, xs = mihListProbes(addrs, xs, s.probes[rk][e0], qc, base)
-			ends[k] = len(addrs)
-			continue
-		}
-		// Radii past the listed ones: the cells of the codewords near the
-		// query's block, each with the distance its block is still allowed
-		// in the rest of the key.
-		for _, w := range sh.mixedE[e0] {
-			d := max(int(w.d)-1, 0)
-			if d > rk {
-				break
-			}
-			addrs, xs = mihListCells(addrs, xs, s, &sc.masks, base, qc^w.info, w.x, rk, d)
-		}
+		addrs, xs = mihListProbes(addrs, xs, ps, qc, base)
 		ends[k] = len(addrs)
 	}
 	// Prefetching runs mihAhead addresses ahead of their use, a chunk at a
@@ -557,9 +560,9 @@ func mihScanRuns(cands, ov, spill []uint32, f *mihFilter) []uint32 {
 // A posting is pair | low field << pairBits | chain << (pairBits + low
 // bits), where the pair p stands for the entries at positions 2p and 2p+1,
 // one line of codes, both verified (idxTable.pairBits; with AVX2, which
-// tests no chain, p is one position): the low field is plain low << lt | e (index_tile.go), its distance
-// to the query's substring d = popcount(plain low ^ the query's) + T[e]; a
-// posting within d <= distance passes. The chain, where there is one, is
+// tests no chain, p is one position). The low field is plain low << lt | e
+// (index_tile.go), its distance to the query's substring d = popcount(plain
+// low ^ the query's) + T[e]; a posting within d <= distance passes. The chain, where there is one, is
 // the top bits of the next slot's substring (slot 0's after the last):
 // by the pigeonring principle (Qin et al., VLDB 2018), a code within r of
 // the query has a slot k from which every run of slots k, k+1, ... is
@@ -600,21 +603,6 @@ func (f *mihFilter) pass(cands, postings []uint32, word uint32) []uint32 {
 		nc += mihB2I(d <= rem && d+bits.OnesCount32(above&^plainMask) <= rem2)
 	}
 	return buf[:nc]
-}
-
-// mihListCells appends the lines of slot s (its cells at base) whose keys
-// lie j bits from key qc in their coarse-plain bits, for j from 0 to rk-d,
-// each with its word beside it: rk-j, the distance its postings are
-// allowed, and x.
-func mihListCells(addrs []uintptr, xs []uint32, s *mihSlot, buf *[]uint32, base uintptr, qc, x uint32, rk, d int) ([]uintptr, []uint32) {
-	for j := 0; j <= rk-d && j <= s.coarse-s.shift; j++ {
-		rem := rk - j
-		for _, m := range s.masksOf(j, buf) {
-			addrs = append(addrs, base+64*uintptr(qc^m))
-			xs = append(xs, uint32(rem)|x<<8)
-		}
-	}
-	return addrs, xs
 }
 
 func mihB2I(b bool) int {

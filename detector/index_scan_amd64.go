@@ -5,11 +5,11 @@ import "golang.org/x/sys/cpu"
 // The posting cells of PDQ tables are scanned 16 postings at a time with
 // AVX-512 (VPOPCNTD, VPCOMPRESSD), or 8 at a time with AVX2, where the Go
 // loop takes about 20 ns a line; with either, candidates are verified in
-// assembly too, prefetching one code per candidate 64 ahead rather than
-// chunks of 16 through calls (61 -> 51 us). Measured at 10M PDQ codes, r=31,
-// loaded from a file (cells placed by mix, on huge pages), in-process
-// medians (60-byte cell budget): Go 89 us, AVX2 54 us, AVX-512 33 us.
-// Variables so that the tests can run every path.
+// assembly too, prefetching one line per candidate ahead rather than
+// chunks of 16 through calls (61 -> 51 us when first measured). At 10M PDQ
+// codes, r=31, loaded from a file, in-process medians: Go 96 us, AVX2 28
+// us, AVX-512 16 us (bench/index/README.md). Variables so that the tests
+// can run every path.
 var (
 	mihUseAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ && cpu.X86.HasBMI2 && cpu.X86.HasPOPCNT
 	mihUseAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasBMI2 && cpu.X86.HasPOPCNT
